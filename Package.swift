@@ -1,0 +1,73 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// libclang from Debian's `libclang-dev` (LLVM 14). Only the generator's targets use it;
+/// no library product depends on them, so consumers need neither libclang nor these flags.
+let libclangInclude: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-I/usr/lib/llvm-14/include"])]
+
+let package = Package(
+    name: "swift-kvm",
+    products: [
+        .library(name: "KVMBindings", targets: ["KVMBindings"]),
+        .library(name: "KVM", targets: ["KVM"]),
+        .executable(name: "kvm-bindgen", targets: ["kvm-bindgen"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+    ],
+    targets: [
+        // MARK: Bindings (generated, committed; no libclang, no kernel headers)
+        .target(
+            name: "KVMBindings",
+            dependencies: [.product(name: "SystemPackage", package: "swift-system")],
+            path: "Sources/KVMBindings",
+            exclude: ["Generated/x86_64/KVMBindings.manifest.json"]
+        ),
+
+        // MARK: Runtime (hand-written over the bindings)
+        .target(
+            name: "KVM",
+            dependencies: ["KVMBindings", .product(name: "SystemPackage", package: "swift-system")],
+            path: "Sources/KVM"
+        ),
+
+        // MARK: Generator
+        .systemLibrary(name: "CClang", path: "Generator/CClang"),
+        .target(
+            name: "BindgenCore",
+            dependencies: ["CClang"],
+            path: "Generator/Sources/BindgenCore",
+            swiftSettings: libclangInclude
+        ),
+        .executableTarget(
+            name: "kvm-bindgen",
+            dependencies: [
+                "BindgenCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Generator/Sources/kvm-bindgen",
+            swiftSettings: libclangInclude
+        ),
+
+        // MARK: Tests
+        .testTarget(
+            name: "BindgenCoreTests",
+            dependencies: ["BindgenCore"],
+            path: "Tests/BindgenCoreTests",
+            resources: [.copy("Snippets")],
+            swiftSettings: libclangInclude
+        ),
+        .testTarget(
+            name: "KVMBindingsTests",
+            dependencies: ["KVMBindings"],
+            path: "Tests/KVMBindingsTests"
+        ),
+        .testTarget(
+            name: "KVMTests",
+            dependencies: ["KVM"],
+            path: "Tests/KVMTests"
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
