@@ -1,0 +1,100 @@
+import CClang
+
+/// Parses a KVM header set into a `BindingModel` (the "parse" stage of parse → model → render).
+public struct HeaderParser {
+    public var includeDirectories: [String]
+    public var mainHeader: String
+    public var boundFiles: Set<String>
+    public var triple: TargetTriple
+    public var headerInfo: HeaderInfo
+
+    public init(
+        includeDirectories: [String], mainHeader: String = "linux/kvm.h",
+        boundFiles: Set<String> = ["linux/kvm.h", "asm/kvm.h"], triple: TargetTriple, headerInfo: HeaderInfo
+    ) {
+        self.includeDirectories = includeDirectories
+        self.mainHeader = mainHeader
+        self.boundFiles = boundFiles
+        self.triple = triple
+        self.headerInfo = headerInfo
+    }
+
+    var clangArguments: [String] {
+        ["-x", "c", "-std=gnu11", "-target", triple.triple, "-nostdinc", "-fparse-all-comments",
+         "-Wno-everything"] + includeDirectories.flatMap { ["-isystem", $0] }
+    }
+
+    public func parse() throws(BindgenError) -> BindingModel {
+        let files = try SourceFiles(includeDirectories: includeDirectories, boundFiles: boundFiles)
+        let unit = try TranslationUnit(
+            source: "#include <\(mainHeader)>\n", fileName: "kvm-bindgen-input.c", arguments: clangArguments)
+        let recordParser = RecordParser(files: files)
+        let records = try recordParser.records(in: unit)
+        let macroParser = MacroParser(files: files)
+        let definitions = macroParser.definitions(in: unit)
+        let enumerators = macroParser.enumerators(in: unit, parser: recordParser)
+
+        let evaluation = try TranslationUnit(
+            source: MacroParser.evaluationSource(mainHeader: mainHeader, definitions: definitions),
+            fileName: "kvm-bindgen-evaluate.c", arguments: clangArguments, allowErrors: true)
+        var variables: [String: ClangCursor] = [:]
+        for cursor in evaluation.cursor.children
+        where cursor.kind == CXCursor_VarDecl || cursor.kind == CXCursor_TypedefDecl {
+            let name = cursor.spelling
+            if name.hasPrefix("__kvmbg_") { variables[name] = cursor }
+        }
+
+        var constants: [Constant] = []
+        var ioctls: [Ioctl] = []
+        var skipped: [SkippedMacro] = []
+        for (index, definition) in definitions.enumerated() {
+            let written = MacroParser.joinTokens(definition.body)
+            let comment = files.comment(at: definition.location)
+            if definition.isIoctl {
+                guard let request = variables["__kvmbg_req_\(index)"]?.evaluateInteger(),
+                    let direction = variables["__kvmbg_dir_\(index)"]?.evaluateInteger()
+                else {
+                    let reason = "clang cannot evaluate `\(written)` for \(triple.triple) (argument type not defined there)"
+                    skipped.append(SkippedMacro(name: definition.name, reason: reason, location: definition.location))
+                    continue
+                }
+                var argument: CType?
+                if let typedef = variables["__kvmbg_arg_\(index)"] {
+                    argument = try recordParser.cType(typedef.typedefUnderlyingType, context: definition.name)
+                }
+                ioctls.append(
+                    Ioctl(
+                        name: definition.name, request: UInt64(request.value),
+                        headerDirection: Self.direction(ioctlDir: Int(direction.value)),
+                        argumentSpelling: definition.ioctlArgumentSpelling, argument: argument,
+                        definition: written, location: definition.location, comment: comment))
+            } else if let variable = variables["__kvmbg_val_\(index)"], let value = variable.evaluateInteger() {
+                var cType = variable.type.canonical.spelling
+                if cType.hasPrefix("const ") { cType.removeFirst(6) }
+                constants.append(
+                    Constant(
+                        name: definition.name, value: value.value, cType: cType, definition: written,
+                        location: definition.location, comment: comment))
+            } else {
+                let reason = "`\(written)` is not an integer constant expression for \(triple.triple)"
+                skipped.append(SkippedMacro(name: definition.name, reason: reason, location: definition.location))
+            }
+        }
+        constants.append(contentsOf: enumerators)
+        constants.sort { ($0.location.file, $0.location.line, $0.name) < ($1.location.file, $1.location.line, $1.name) }
+        return BindingModel(
+            header: headerInfo, triple: triple, records: records, constants: constants, ioctls: ioctls,
+            skipped: skipped)
+    }
+
+    /// The evaluation source encodes `_IOC_DIR` as (read ? 2 : 0) | (write ? 1 : 0), computed by clang
+    /// from the architecture's own `_IOC_READ` and `_IOC_WRITE`.
+    static func direction(ioctlDir: Int) -> Ioctl.Direction {
+        switch ioctlDir {
+        case 1: .write
+        case 2: .read
+        case 3: .readWrite
+        default: .none
+        }
+    }
+}
