@@ -55,7 +55,7 @@ let package = Package(
             name: "BindgenCoreTests",
             dependencies: ["BindgenCore"],
             path: "Tests/BindgenCoreTests",
-            resources: [.copy("Snippets")],
+            exclude: ["Snippets"],
             swiftSettings: libclangInclude
         ),
         .testTarget(

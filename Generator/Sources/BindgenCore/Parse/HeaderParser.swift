@@ -49,7 +49,10 @@ public struct HeaderParser {
         var skipped: [SkippedMacro] = []
         for (index, definition) in definitions.enumerated() {
             let written = MacroParser.joinTokens(definition.body)
-            let comment = files.comment(at: definition.location)
+            var comment = files.comment(at: definition.location)
+            if let text = comment?.lowercased(), text.hasPrefix("ioctls for") || text.hasPrefix("ioctl for") {
+                comment = nil  // a section heading, not documentation of this ioctl
+            }
             if definition.isIoctl {
                 guard let request = variables["__kvmbg_req_\(index)"]?.evaluateInteger(),
                     let direction = variables["__kvmbg_dir_\(index)"]?.evaluateInteger()

@@ -84,8 +84,8 @@ public struct BindingsGenerator {
         }
         if !imports.isEmpty { text += "\n" }
         var trimmed = body.text
-        while trimmed.hasSuffix("\n\n") { trimmed.removeLast() }
-        text += trimmed
+        while trimmed.hasSuffix("\n") { trimmed.removeLast() }
+        text += trimmed.isEmpty ? "" : trimmed + "\n"
         text += "\n#endif\n"
         return GeneratedFile(path: Self.sourcesDirectory(architecture: model.triple.architecture) + "/" + name, contents: text)
     }

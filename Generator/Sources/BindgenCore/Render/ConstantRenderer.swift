@@ -68,13 +68,13 @@ struct ConstantRenderer {
                 body.line()
                 body.line("/// The C name of this value, when the header names it.")
                 body.block("public var cName: String?") { getter in
-                    getter.block("switch rawValue") { cases in
-                        var seen: Set<Int128> = []
-                        for (value, name) in named where seen.insert(value).inserted {
-                            cases.line("case \(Self.literal(value, hex: false)): \"\(name)\"")
-                        }
-                        cases.line("default: nil")
+                    getter.line("switch rawValue {")
+                    var seen: Set<Int128> = []
+                    for (value, name) in named where seen.insert(value).inserted {
+                        getter.line("case \(Self.literal(value, hex: false)): \"\(name)\"")
                     }
+                    getter.line("default: nil")
+                    getter.line("}")
                 }
                 body.line()
                 body.line("public var description: String { cName ?? \"\(group.typeName)(rawValue: \\(rawValue))\" }")

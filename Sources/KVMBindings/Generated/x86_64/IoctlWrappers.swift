@@ -6,8 +6,6 @@ import SystemPackage
 
 /// The ioctls that apply to a `/dev/kvm` fd.
 extension KVMFileDescriptor where Kind == KVMSystemKind {
-    /// ioctls for /dev/kvm fds:
-    ///
     /// C: `KVM_GET_API_VERSION` = `_IO(KVMIO, 0x00)` (linux/kvm.h:656).
     /// Applies to: `/dev/kvm` fds. Direction: none.
     public func getAPIVersion() throws(KVMIoctlError) -> CInt {
@@ -381,16 +379,12 @@ extension KVMFileDescriptor where Kind == KVMVMKind {
         _ = try KVMIoctl.ppcSVMOff.perform(on: fileDescriptor)
     }
 
-    /// ioctl for vm fd
-    ///
     /// C: `KVM_CREATE_DEVICE` = `_IOWR(KVMIO, 0xe0, struct kvm_create_device)` (linux/kvm.h:1249).
     /// Applies to: VM fds. Direction: readWrite.
     public func createDevice(_ argument: inout KVMCreateDevice) throws(KVMIoctlError) {
         _ = try KVMIoctl.createDevice.perform(on: fileDescriptor, argument: &argument)
     }
 
-    /// ioctls for fds returned by KVM_CREATE_DEVICE
-    ///
     /// C: `KVM_SET_DEVICE_ATTR` = `_IOW(KVMIO, 0xe1, struct kvm_device_attr)` (linux/kvm.h:1252).
     /// Applies to: VM, vCPU, device fds. Direction: write.
     public func setDeviceAttr(_ argument: KVMDeviceAttr) throws(KVMIoctlError) {
@@ -551,8 +545,6 @@ extension KVMFileDescriptor where Kind == KVMVCPUKind {
         return try KVMIoctl.getTSCKhz.perform(on: fileDescriptor)
     }
 
-    /// ioctls for fds returned by KVM_CREATE_DEVICE
-    ///
     /// C: `KVM_SET_DEVICE_ATTR` = `_IOW(KVMIO, 0xe1, struct kvm_device_attr)` (linux/kvm.h:1252).
     /// Applies to: VM, vCPU, device fds. Direction: write.
     public func setDeviceAttr(_ argument: KVMDeviceAttr) throws(KVMIoctlError) {
@@ -574,8 +566,6 @@ extension KVMFileDescriptor where Kind == KVMVCPUKind {
         _ = try KVMIoctl.hasDeviceAttr.perform(on: fileDescriptor, argument: &argument)
     }
 
-    /// ioctls for vcpu fds
-    ///
     /// C: `KVM_RUN` = `_IO(KVMIO, 0x80)` (linux/kvm.h:1259).
     /// Applies to: vCPU fds. Direction: none.
     public func run() throws(KVMIoctlError) {
@@ -997,8 +987,6 @@ extension KVMFileDescriptor where Kind == KVMVCPUKind {
 
 /// The ioctls that apply to a device fd.
 extension KVMFileDescriptor where Kind == KVMDeviceKind {
-    /// ioctls for fds returned by KVM_CREATE_DEVICE
-    ///
     /// C: `KVM_SET_DEVICE_ATTR` = `_IOW(KVMIO, 0xe1, struct kvm_device_attr)` (linux/kvm.h:1252).
     /// Applies to: VM, vCPU, device fds. Direction: write.
     public func setDeviceAttr(_ argument: KVMDeviceAttr) throws(KVMIoctlError) {

@@ -8,8 +8,6 @@
 /// Issue them through the typed wrappers on `KVMFileDescriptor`, which exist only on the fd kinds
 /// each ioctl applies to; `perform` here does not check the fd's kind.
 public enum KVMIoctl {
-    /// ioctls for /dev/kvm fds:
-    ///
     /// C: `KVM_GET_API_VERSION` = `_IO(KVMIO, 0x00)` (linux/kvm.h:656).
     /// Applies to: `/dev/kvm` fds. Direction: none.
     public static let getAPIVersion = KVMValueIoctl(
@@ -319,16 +317,12 @@ public enum KVMIoctl {
         request: 0xAEB3, name: "KVM_PPC_SVM_OFF",
         fileDescriptorKinds: [.vm], direction: .none)
 
-    /// ioctl for vm fd
-    ///
     /// C: `KVM_CREATE_DEVICE` = `_IOWR(KVMIO, 0xe0, struct kvm_create_device)` (linux/kvm.h:1249).
     /// Applies to: VM fds. Direction: readWrite.
     public static let createDevice = KVMTypedIoctl<KVMCreateDevice>(
         request: 0xC00CAEE0, name: "KVM_CREATE_DEVICE",
         fileDescriptorKinds: [.vm], direction: .readWrite)
 
-    /// ioctls for fds returned by KVM_CREATE_DEVICE
-    ///
     /// C: `KVM_SET_DEVICE_ATTR` = `_IOW(KVMIO, 0xe1, struct kvm_device_attr)` (linux/kvm.h:1252).
     /// Applies to: VM, vCPU, device fds. Direction: write.
     public static let setDeviceAttr = KVMTypedIoctl<KVMDeviceAttr>(
@@ -348,8 +342,6 @@ public enum KVMIoctl {
         request: 0x4018AEE3, name: "KVM_HAS_DEVICE_ATTR",
         fileDescriptorKinds: [.system, .vm, .vcpu, .device], direction: .write)
 
-    /// ioctls for vcpu fds
-    ///
     /// C: `KVM_RUN` = `_IO(KVMIO, 0x80)` (linux/kvm.h:1259).
     /// Applies to: vCPU fds. Direction: none.
     public static let run = KVMValueIoctl(
