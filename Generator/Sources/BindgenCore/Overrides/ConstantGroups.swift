@@ -15,7 +15,8 @@ struct ConstantGroup: Sendable {
 enum ConstantGroups {
     static let all: [ConstantGroup] = [
         ConstantGroup(prefix: "KVM_EXIT_", typeName: "KVMExitReason", kind: .values, rawType: "UInt32",
-                      summary: "Why `KVM_RUN` returned to user space (`kvm_run.exit_reason`)."),
+                      summary: "Why `KVM_RUN` returned to user space (`kvm_run.exit_reason`).",
+                      excluded: ["KVM_EXIT_HYPERCALL_LONG_MODE"]),
         ConstantGroup(prefix: "KVM_EXIT_IO_", typeName: "KVMExitIODirection", kind: .values, rawType: "UInt8",
                       summary: "Direction of a port I/O exit (`kvm_run.io.direction`)."),
         ConstantGroup(prefix: "KVM_EXIT_HYPERV_", typeName: "KVMHyperVExitType", kind: .values, rawType: "UInt32",

@@ -34,6 +34,7 @@ struct TypePlanner {
             }
             if case .array = member.type { nestedName += "Element" }
             if ["Type", "Protocol", "Self", "Any"].contains(nestedName) { nestedName += "Value" }
+            if nestedName == name { nestedName += "Fields" }
             while !typeNames.insert(nestedName).inserted { nestedName += "_" }
             let swift = try swiftType(
                 member.type, nestedName: nestedName, parentQualified: qualifiedName,

@@ -9,11 +9,6 @@ public struct KVMExitReason: RawRepresentable, Hashable, Sendable, CustomStringC
     public var rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
-    /// x86-specific KVM_EXIT_HYPERCALL flags.
-    ///
-    /// C: `KVM_EXIT_HYPERCALL_LONG_MODE` = 1 (`#define KVM_EXIT_HYPERCALL_LONG_MODE _BITULL(0)`), asm/kvm.h:921.
-    public static let hypercallLongMode = KVMExitReason(rawValue: 1)
-
     /// C: `KVM_EXIT_UNKNOWN` = 0 (`#define KVM_EXIT_UNKNOWN 0`), linux/kvm.h:143.
     public static let unknown = KVMExitReason(rawValue: 0)
 
@@ -139,8 +134,8 @@ public struct KVMExitReason: RawRepresentable, Hashable, Sendable, CustomStringC
     /// The C name of this value, when the header names it.
     public var cName: String? {
         switch rawValue {
-        case 1: "KVM_EXIT_HYPERCALL_LONG_MODE"
         case 0: "KVM_EXIT_UNKNOWN"
+        case 1: "KVM_EXIT_EXCEPTION"
         case 2: "KVM_EXIT_IO"
         case 3: "KVM_EXIT_HYPERCALL"
         case 4: "KVM_EXIT_DEBUG"
@@ -2329,6 +2324,10 @@ public enum KVMConstants {
     ///
     /// C: `KVM_VCPU_TSC_OFFSET` = 0 (`#define KVM_VCPU_TSC_OFFSET 0`), asm/kvm.h:918.
     public static let vcpuTSCOffset: Int32 = 0
+    /// x86-specific KVM_EXIT_HYPERCALL flags.
+    ///
+    /// C: `KVM_EXIT_HYPERCALL_LONG_MODE` = 1 (`#define KVM_EXIT_HYPERCALL_LONG_MODE _BITULL(0)`), asm/kvm.h:921.
+    public static let exitHypercallLongMode: UInt64 = 1
     /// C: `KVM_X86_DEFAULT_VM` = 0 (`#define KVM_X86_DEFAULT_VM 0`), asm/kvm.h:923.
     public static let x86DefaultVM: Int32 = 0
     /// C: `KVM_X86_SW_PROTECTED_VM` = 1 (`#define KVM_X86_SW_PROTECTED_VM 1`), asm/kvm.h:924.

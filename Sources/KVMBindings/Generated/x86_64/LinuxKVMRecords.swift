@@ -1286,8 +1286,8 @@ public struct KVMRun: KVMRecord {
                 public static var cName: String { "struct kvm_run member `(anonymous)` member `emulation_failure` member `(anonymous)`" }
 
                 /// C: `(anonymous)`, offset 0 (linux/kvm.h:336).
-                public var instruction: KVMRun.Exit.EmulationFailure.Instruction.Instruction {
-                    get { KVMRawStorage.load(KVMRun.Exit.EmulationFailure.Instruction.Instruction.self, from: _storage, at: 0) }
+                public var instruction: KVMRun.Exit.EmulationFailure.Instruction.InstructionFields {
+                    get { KVMRawStorage.load(KVMRun.Exit.EmulationFailure.Instruction.InstructionFields.self, from: _storage, at: 0) }
                     set { KVMRawStorage.store(newValue, into: &_storage, at: 0) }
                 }
 
@@ -1306,7 +1306,7 @@ public struct KVMRun: KVMRecord {
                 }
 
                 /// C: `struct kvm_run member `(anonymous)` member `emulation_failure` member `(anonymous)` member `(anonymous)`` (linux/kvm.h:336): size 16, alignment 1.
-                public struct Instruction: KVMRecord {
+                public struct InstructionFields: KVMRecord {
                     /// C: `insn_size`, offset 0 (linux/kvm.h:337).
                     public var insnSize: UInt8
                     /// C: `insn_bytes`, offset 1 (linux/kvm.h:338).

@@ -1757,7 +1757,7 @@ extension SwiftLayoutTable {
             ("KVM_PMU_MASKED_ENTRY_UMASK_MASK_SHIFT", Int128(KVMConstants.pmuMaskedEntryUmaskMaskShift)),
             ("KVM_VCPU_TSC_CTRL", Int128(KVMConstants.vcpuTSCCtrl)),
             ("KVM_VCPU_TSC_OFFSET", Int128(KVMConstants.vcpuTSCOffset)),
-            ("KVM_EXIT_HYPERCALL_LONG_MODE", Int128(KVMExitReason.hypercallLongMode.rawValue)),
+            ("KVM_EXIT_HYPERCALL_LONG_MODE", Int128(KVMConstants.exitHypercallLongMode)),
             ("KVM_X86_DEFAULT_VM", Int128(KVMConstants.x86DefaultVM)),
             ("KVM_X86_SW_PROTECTED_VM", Int128(KVMConstants.x86SWProtectedVM)),
             ("KVM_X86_SEV_VM", Int128(KVMConstants.x86SEVVM)),
