@@ -25,7 +25,7 @@ public enum SwiftNames {
         "mte": "MTE", "sve": "SVE", "ptp": "PTP", "spe": "SPE", "aia": "AIA", "imsic": "IMSIC", "aplic": "APLIC",
         "vfio": "VFIO", "gva": "GVA", "sint": "SINT", "xics": "XICS", "xive": "XIVE", "mpic": "MPIC",
         "fsl": "FSL", "flic": "FLIC", "vsie": "VSIE", "sie": "SIE", "fp": "FP", "bp": "BP", "sw": "SW",
-        "hw": "HW", "db": "DB", "ac": "AC", "ud": "UD", "nr": "NR", "os": "OS",
+        "hw": "HW", "db": "DB", "irqchip": "IRQChip", "khz": "KHz", "mp": "MP", "rdmsr": "RDMSR", "wrmsr": "WRMSR", "irqchips": "IRQChips", "ac": "AC", "ud": "UD", "nr": "NR", "os": "OS",
     ]
 
     static let swiftKeywords: Set<String> = [

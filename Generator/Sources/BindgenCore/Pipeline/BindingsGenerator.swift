@@ -32,6 +32,10 @@ public struct BindingsGenerator {
             ioctls.append(try ResolvedIoctl.resolve(ioctl, plans: plansByTag, sections: sections))
         }
         let constants = try ConstantRenderer().render(model.constants)
+        let groupNames = ConstantGroups.all.map(\.typeName)
+        if let clash = plans.map(\.name).first(where: groupNames.contains) {
+            throw .overrideMismatch("struct \(clash) and the constant group \(clash) would share a Swift name; rename the group")
+        }
 
         let recordRenderer = RecordRenderer()
         var files: [GeneratedFile] = []

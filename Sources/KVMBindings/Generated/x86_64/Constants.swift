@@ -99,10 +99,10 @@ public struct KVMExitReason: RawRepresentable, Hashable, Sendable, CustomStringC
     public static let armNISV = KVMExitReason(rawValue: 28)
 
     /// C: `KVM_EXIT_X86_RDMSR` = 29 (`#define KVM_EXIT_X86_RDMSR 29`), linux/kvm.h:172.
-    public static let x86Rdmsr = KVMExitReason(rawValue: 29)
+    public static let x86RDMSR = KVMExitReason(rawValue: 29)
 
     /// C: `KVM_EXIT_X86_WRMSR` = 30 (`#define KVM_EXIT_X86_WRMSR 30`), linux/kvm.h:173.
-    public static let x86Wrmsr = KVMExitReason(rawValue: 30)
+    public static let x86WRMSR = KVMExitReason(rawValue: 30)
 
     /// C: `KVM_EXIT_DIRTY_RING_FULL` = 31 (`#define KVM_EXIT_DIRTY_RING_FULL 31`), linux/kvm.h:174.
     public static let dirtyRingFull = KVMExitReason(rawValue: 31)
@@ -282,11 +282,6 @@ public struct KVMInternalErrorSuberror: RawRepresentable, Hashable, Sendable, Cu
     ///
     /// C: `KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON` = 4 (`#define KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON 4`), linux/kvm.h:192.
     public static let unexpectedExitReason = KVMInternalErrorSuberror(rawValue: 4)
-
-    /// Flags that describe what fields in emulation_failure hold valid data.
-    ///
-    /// C: `KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES` = 1 (`#define KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES (1ULL << 0)`), linux/kvm.h:195.
-    public static let emulationFlagInstructionBytes = KVMInternalErrorSuberror(rawValue: 1)
 
     /// The C name of this value, when the header names it.
     public var cName: String? {
@@ -528,7 +523,7 @@ public struct KVMCapability: RawRepresentable, Hashable, Sendable, CustomStringC
     public static let tscControl = KVMCapability(rawValue: 60)
 
     /// C: `KVM_CAP_GET_TSC_KHZ` = 61 (`#define KVM_CAP_GET_TSC_KHZ 61`), linux/kvm.h:752.
-    public static let getTSCKhz = KVMCapability(rawValue: 61)
+    public static let getTSCKHz = KVMCapability(rawValue: 61)
 
     /// C: `KVM_CAP_PPC_BOOKE_SREGS` = 62 (`#define KVM_CAP_PPC_BOOKE_SREGS 62`), linux/kvm.h:753.
     public static let ppcBookeSRegs = KVMCapability(rawValue: 62)
@@ -644,7 +639,7 @@ public struct KVMCapability: RawRepresentable, Hashable, Sendable, CustomStringC
     public static let enableCapVM = KVMCapability(rawValue: 98)
 
     /// C: `KVM_CAP_S390_IRQCHIP` = 99 (`#define KVM_CAP_S390_IRQCHIP 99`), linux/kvm.h:790.
-    public static let s390Irqchip = KVMCapability(rawValue: 99)
+    public static let s390IRQChip = KVMCapability(rawValue: 99)
 
     /// C: `KVM_CAP_IOEVENTFD_NO_LENGTH` = 100 (`#define KVM_CAP_IOEVENTFD_NO_LENGTH 100`), linux/kvm.h:791.
     public static let ioeventfdNoLength = KVMCapability(rawValue: 100)
@@ -710,7 +705,7 @@ public struct KVMCapability: RawRepresentable, Hashable, Sendable, CustomStringC
     public static let guestDebugHWWps = KVMCapability(rawValue: 120)
 
     /// C: `KVM_CAP_SPLIT_IRQCHIP` = 121 (`#define KVM_CAP_SPLIT_IRQCHIP 121`), linux/kvm.h:812.
-    public static let splitIrqchip = KVMCapability(rawValue: 121)
+    public static let splitIRQChip = KVMCapability(rawValue: 121)
 
     /// C: `KVM_CAP_IOEVENTFD_ANY_LENGTH` = 122 (`#define KVM_CAP_IOEVENTFD_ANY_LENGTH 122`), linux/kvm.h:813.
     public static let ioeventfdAnyLength = KVMCapability(rawValue: 122)
@@ -1430,44 +1425,44 @@ public struct KVMGuestDebugFlags: OptionSet, Hashable, Sendable {
 /// A vCPU's multiprocessing state (`kvm_mp_state.mp_state`).
 ///
 /// Open: values the header does not name (from newer kernels) are kept, never trapped.
-public struct KVMMPState: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+public struct KVMMultiprocessingState: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public var rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
     /// not all states are valid on all architectures
     ///
     /// C: `KVM_MP_STATE_RUNNABLE` = 0 (`#define KVM_MP_STATE_RUNNABLE 0`), linux/kvm.h:557.
-    public static let runnable = KVMMPState(rawValue: 0)
+    public static let runnable = KVMMultiprocessingState(rawValue: 0)
 
     /// C: `KVM_MP_STATE_UNINITIALIZED` = 1 (`#define KVM_MP_STATE_UNINITIALIZED 1`), linux/kvm.h:558.
-    public static let uninitialized = KVMMPState(rawValue: 1)
+    public static let uninitialized = KVMMultiprocessingState(rawValue: 1)
 
     /// C: `KVM_MP_STATE_INIT_RECEIVED` = 2 (`#define KVM_MP_STATE_INIT_RECEIVED 2`), linux/kvm.h:559.
-    public static let initReceived = KVMMPState(rawValue: 2)
+    public static let initReceived = KVMMultiprocessingState(rawValue: 2)
 
     /// C: `KVM_MP_STATE_HALTED` = 3 (`#define KVM_MP_STATE_HALTED 3`), linux/kvm.h:560.
-    public static let halted = KVMMPState(rawValue: 3)
+    public static let halted = KVMMultiprocessingState(rawValue: 3)
 
     /// C: `KVM_MP_STATE_SIPI_RECEIVED` = 4 (`#define KVM_MP_STATE_SIPI_RECEIVED 4`), linux/kvm.h:561.
-    public static let sipiReceived = KVMMPState(rawValue: 4)
+    public static let sipiReceived = KVMMultiprocessingState(rawValue: 4)
 
     /// C: `KVM_MP_STATE_STOPPED` = 5 (`#define KVM_MP_STATE_STOPPED 5`), linux/kvm.h:562.
-    public static let stopped = KVMMPState(rawValue: 5)
+    public static let stopped = KVMMultiprocessingState(rawValue: 5)
 
     /// C: `KVM_MP_STATE_CHECK_STOP` = 6 (`#define KVM_MP_STATE_CHECK_STOP 6`), linux/kvm.h:563.
-    public static let checkStop = KVMMPState(rawValue: 6)
+    public static let checkStop = KVMMultiprocessingState(rawValue: 6)
 
     /// C: `KVM_MP_STATE_OPERATING` = 7 (`#define KVM_MP_STATE_OPERATING 7`), linux/kvm.h:564.
-    public static let operating = KVMMPState(rawValue: 7)
+    public static let operating = KVMMultiprocessingState(rawValue: 7)
 
     /// C: `KVM_MP_STATE_LOAD` = 8 (`#define KVM_MP_STATE_LOAD 8`), linux/kvm.h:565.
-    public static let load = KVMMPState(rawValue: 8)
+    public static let load = KVMMultiprocessingState(rawValue: 8)
 
     /// C: `KVM_MP_STATE_AP_RESET_HOLD` = 9 (`#define KVM_MP_STATE_AP_RESET_HOLD 9`), linux/kvm.h:566.
-    public static let apResetHold = KVMMPState(rawValue: 9)
+    public static let apResetHold = KVMMultiprocessingState(rawValue: 9)
 
     /// C: `KVM_MP_STATE_SUSPENDED` = 10 (`#define KVM_MP_STATE_SUSPENDED 10`), linux/kvm.h:567.
-    public static let suspended = KVMMPState(rawValue: 10)
+    public static let suspended = KVMMultiprocessingState(rawValue: 10)
 
     /// The C name of this value, when the header names it.
     public var cName: String? {
@@ -1487,7 +1482,7 @@ public struct KVMMPState: RawRepresentable, Hashable, Sendable, CustomStringConv
         }
     }
 
-    public var description: String { cName ?? "KVMMPState(rawValue: \(rawValue))" }
+    public var description: String { cName ?? "KVMMultiprocessingState(rawValue: \(rawValue))" }
 }
 
 /// Type of a GSI routing entry (`kvm_irq_routing_entry.type`).
@@ -2055,7 +2050,7 @@ public enum KVMConstants {
     /// C: `KVM_IOAPIC_NUM_PINS` = 24 (`#define KVM_IOAPIC_NUM_PINS 24`), asm/kvm.h:77.
     public static let ioapicNumPins: Int32 = 24
     /// C: `KVM_NR_IRQCHIPS` = 3 (`#define KVM_NR_IRQCHIPS 3`), asm/kvm.h:105.
-    public static let nrIrqchips: Int32 = 3
+    public static let nrIRQChips: Int32 = 3
     /// for KVM_GET_LAPIC and KVM_SET_LAPIC
     ///
     /// C: `KVM_APIC_REG_SIZE` = 1024 (`#define KVM_APIC_REG_SIZE 0x400`), asm/kvm.h:122.
@@ -2346,6 +2341,10 @@ public enum KVMConstants {
     public static let s390GetSkeysNone: Int32 = 1
     /// C: `KVM_S390_SKEYS_MAX` = 1048576 (`#define KVM_S390_SKEYS_MAX 1048576`), linux/kvm.h:141.
     public static let s390SkeysMax: Int32 = 1048576
+    /// Flags that describe what fields in emulation_failure hold valid data.
+    ///
+    /// C: `KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES` = 1 (`#define KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES (1ULL << 0)`), linux/kvm.h:195.
+    public static let internalErrorEmulationFlagInstructionBytes: UInt64 = 1
     /// C: `KVM_NOTIFY_CONTEXT_INVALID` = 1 (`#define KVM_NOTIFY_CONTEXT_INVALID (1 << 0)`), linux/kvm.h:433.
     public static let notifyContextInvalid: Int32 = 1
     /// C: `KVM_MEMORY_EXIT_FLAG_PRIVATE` = 8 (`#define KVM_MEMORY_EXIT_FLAG_PRIVATE (1ULL << 3)`), linux/kvm.h:438.

@@ -176,8 +176,8 @@ extension KVMFileDescriptor where Kind == KVMVMKind {
     ///
     /// C: `KVM_CREATE_IRQCHIP` = `_IO(KVMIO, 0x60)` (linux/kvm.h:1184).
     /// Applies to: VM fds. Direction: none.
-    public func createIrqchip() throws(KVMIoctlError) {
-        _ = try KVMIoctl.createIrqchip.perform(on: fileDescriptor)
+    public func createIRQChip() throws(KVMIoctlError) {
+        _ = try KVMIoctl.createIRQChip.perform(on: fileDescriptor)
     }
 
     /// C: `KVM_IRQ_LINE` = `_IOW(KVMIO, 0x61, struct kvm_irq_level)` (linux/kvm.h:1185).
@@ -189,16 +189,16 @@ extension KVMFileDescriptor where Kind == KVMVMKind {
 
     /// C: `KVM_GET_IRQCHIP` = `_IOWR(KVMIO, 0x62, struct kvm_irqchip)` (linux/kvm.h:1186).
     /// Applies to: VM fds. Direction: readWrite.
-    public func getIrqchip(_ argument: inout KVMIrqchip) throws(KVMIoctlError) {
-        _ = try KVMIoctl.getIrqchip.perform(on: fileDescriptor, argument: &argument)
+    public func getIRQChip(_ argument: inout KVMIRQChip) throws(KVMIoctlError) {
+        _ = try KVMIoctl.getIRQChip.perform(on: fileDescriptor, argument: &argument)
     }
 
     /// C: `KVM_SET_IRQCHIP` = `_IOR(KVMIO, 0x63, struct kvm_irqchip)` (linux/kvm.h:1187).
     /// Applies to: VM fds. Direction: write.
     /// The header declares direction read; declared _IOR, but the kernel only reads the chip state.
-    public func setIrqchip(_ argument: KVMIrqchip) throws(KVMIoctlError) {
+    public func setIRQChip(_ argument: KVMIRQChip) throws(KVMIoctlError) {
         var argument = argument
-        _ = try KVMIoctl.setIrqchip.perform(on: fileDescriptor, argument: &argument)
+        _ = try KVMIoctl.setIRQChip.perform(on: fileDescriptor, argument: &argument)
     }
 
     /// C: `KVM_CREATE_PIT` = `_IO(KVMIO, 0x64)` (linux/kvm.h:1188).
@@ -328,14 +328,14 @@ extension KVMFileDescriptor where Kind == KVMVMKind {
     /// C: `KVM_SET_TSC_KHZ` = `_IO(KVMIO, 0xa2)` (linux/kvm.h:1212).
     /// Applies to: VM, vCPU fds. Direction: write.
     /// The header declares direction none; declared _IO; the frequency is passed by value.
-    public func setTSCKhz(_ kilohertz: UInt) throws(KVMIoctlError) {
-        _ = try KVMIoctl.setTSCKhz.perform(on: fileDescriptor, value: kilohertz)
+    public func setTSCKHz(_ kilohertz: UInt) throws(KVMIoctlError) {
+        _ = try KVMIoctl.setTSCKHz.perform(on: fileDescriptor, value: kilohertz)
     }
 
     /// C: `KVM_GET_TSC_KHZ` = `_IO(KVMIO, 0xa3)` (linux/kvm.h:1213).
     /// Applies to: VM, vCPU fds. Direction: none.
-    public func getTSCKhz() throws(KVMIoctlError) -> CInt {
-        return try KVMIoctl.getTSCKhz.perform(on: fileDescriptor)
+    public func getTSCKHz() throws(KVMIoctlError) -> CInt {
+        return try KVMIoctl.getTSCKHz.perform(on: fileDescriptor)
     }
 
     /// Available with KVM_CAP_SIGNAL_MSI
@@ -535,14 +535,14 @@ extension KVMFileDescriptor where Kind == KVMVCPUKind {
     /// C: `KVM_SET_TSC_KHZ` = `_IO(KVMIO, 0xa2)` (linux/kvm.h:1212).
     /// Applies to: VM, vCPU fds. Direction: write.
     /// The header declares direction none; declared _IO; the frequency is passed by value.
-    public func setTSCKhz(_ kilohertz: UInt) throws(KVMIoctlError) {
-        _ = try KVMIoctl.setTSCKhz.perform(on: fileDescriptor, value: kilohertz)
+    public func setTSCKHz(_ kilohertz: UInt) throws(KVMIoctlError) {
+        _ = try KVMIoctl.setTSCKHz.perform(on: fileDescriptor, value: kilohertz)
     }
 
     /// C: `KVM_GET_TSC_KHZ` = `_IO(KVMIO, 0xa3)` (linux/kvm.h:1213).
     /// Applies to: VM, vCPU fds. Direction: none.
-    public func getTSCKhz() throws(KVMIoctlError) -> CInt {
-        return try KVMIoctl.getTSCKhz.perform(on: fileDescriptor)
+    public func getTSCKHz() throws(KVMIoctlError) -> CInt {
+        return try KVMIoctl.getTSCKHz.perform(on: fileDescriptor)
     }
 
     /// C: `KVM_SET_DEVICE_ATTR` = `_IOW(KVMIO, 0xe1, struct kvm_device_attr)` (linux/kvm.h:1252).
@@ -719,17 +719,17 @@ extension KVMFileDescriptor where Kind == KVMVCPUKind {
 
     /// C: `KVM_GET_MP_STATE` = `_IOR(KVMIO, 0x98, struct kvm_mp_state)` (linux/kvm.h:1290).
     /// Applies to: vCPU fds. Direction: read.
-    public func getMpState() throws(KVMIoctlError) -> KVMMpState {
-        var argument = KVMMpState()
-        _ = try KVMIoctl.getMpState.perform(on: fileDescriptor, argument: &argument)
+    public func getMPState() throws(KVMIoctlError) -> KVMMPState {
+        var argument = KVMMPState()
+        _ = try KVMIoctl.getMPState.perform(on: fileDescriptor, argument: &argument)
         return argument
     }
 
     /// C: `KVM_SET_MP_STATE` = `_IOW(KVMIO, 0x99, struct kvm_mp_state)` (linux/kvm.h:1291).
     /// Applies to: vCPU fds. Direction: write.
-    public func setMpState(_ argument: KVMMpState) throws(KVMIoctlError) {
+    public func setMPState(_ argument: KVMMPState) throws(KVMIoctlError) {
         var argument = argument
-        _ = try KVMIoctl.setMpState.perform(on: fileDescriptor, argument: &argument)
+        _ = try KVMIoctl.setMPState.perform(on: fileDescriptor, argument: &argument)
     }
 
     /// Available with KVM_CAP_USER_NMI

@@ -134,7 +134,7 @@ public enum KVMIoctl {
     ///
     /// C: `KVM_CREATE_IRQCHIP` = `_IO(KVMIO, 0x60)` (linux/kvm.h:1184).
     /// Applies to: VM fds. Direction: none.
-    public static let createIrqchip = KVMValueIoctl(
+    public static let createIRQChip = KVMValueIoctl(
         request: 0xAE60, name: "KVM_CREATE_IRQCHIP",
         fileDescriptorKinds: [.vm], direction: .none)
 
@@ -146,14 +146,14 @@ public enum KVMIoctl {
 
     /// C: `KVM_GET_IRQCHIP` = `_IOWR(KVMIO, 0x62, struct kvm_irqchip)` (linux/kvm.h:1186).
     /// Applies to: VM fds. Direction: readWrite.
-    public static let getIrqchip = KVMTypedIoctl<KVMIrqchip>(
+    public static let getIRQChip = KVMTypedIoctl<KVMIRQChip>(
         request: 0xC208AE62, name: "KVM_GET_IRQCHIP",
         fileDescriptorKinds: [.vm], direction: .readWrite)
 
     /// C: `KVM_SET_IRQCHIP` = `_IOR(KVMIO, 0x63, struct kvm_irqchip)` (linux/kvm.h:1187).
     /// Applies to: VM fds. Direction: write.
     /// The header declares direction read; declared _IOR, but the kernel only reads the chip state.
-    public static let setIrqchip = KVMTypedIoctl<KVMIrqchip>(
+    public static let setIRQChip = KVMTypedIoctl<KVMIRQChip>(
         request: 0x8208AE63, name: "KVM_SET_IRQCHIP",
         fileDescriptorKinds: [.vm], direction: .write)
 
@@ -269,13 +269,13 @@ public enum KVMIoctl {
     /// C: `KVM_SET_TSC_KHZ` = `_IO(KVMIO, 0xa2)` (linux/kvm.h:1212).
     /// Applies to: VM, vCPU fds. Direction: write.
     /// The header declares direction none; declared _IO; the frequency is passed by value.
-    public static let setTSCKhz = KVMValueIoctl(
+    public static let setTSCKHz = KVMValueIoctl(
         request: 0xAEA2, name: "KVM_SET_TSC_KHZ",
         fileDescriptorKinds: [.vm, .vcpu], direction: .write)
 
     /// C: `KVM_GET_TSC_KHZ` = `_IO(KVMIO, 0xa3)` (linux/kvm.h:1213).
     /// Applies to: VM, vCPU fds. Direction: none.
-    public static let getTSCKhz = KVMValueIoctl(
+    public static let getTSCKHz = KVMValueIoctl(
         request: 0xAEA3, name: "KVM_GET_TSC_KHZ",
         fileDescriptorKinds: [.vm, .vcpu], direction: .none)
 
@@ -477,13 +477,13 @@ public enum KVMIoctl {
 
     /// C: `KVM_GET_MP_STATE` = `_IOR(KVMIO, 0x98, struct kvm_mp_state)` (linux/kvm.h:1290).
     /// Applies to: vCPU fds. Direction: read.
-    public static let getMpState = KVMTypedIoctl<KVMMpState>(
+    public static let getMPState = KVMTypedIoctl<KVMMPState>(
         request: 0x8004AE98, name: "KVM_GET_MP_STATE",
         fileDescriptorKinds: [.vcpu], direction: .read)
 
     /// C: `KVM_SET_MP_STATE` = `_IOW(KVMIO, 0x99, struct kvm_mp_state)` (linux/kvm.h:1291).
     /// Applies to: vCPU fds. Direction: write.
-    public static let setMpState = KVMTypedIoctl<KVMMpState>(
+    public static let setMPState = KVMTypedIoctl<KVMMPState>(
         request: 0x4004AE99, name: "KVM_SET_MP_STATE",
         fileDescriptorKinds: [.vcpu], direction: .write)
 

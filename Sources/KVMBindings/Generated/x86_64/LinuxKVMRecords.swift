@@ -140,13 +140,13 @@ public struct KVMIRQLevel: KVMRecord {
 }
 
 /// C: `struct kvm_irqchip` (linux/kvm.h:73): size 520, alignment 8.
-public struct KVMIrqchip: KVMRecord {
+public struct KVMIRQChip: KVMRecord {
     /// C: `chip_id`, offset 0 (linux/kvm.h:74).
     public var chipID: UInt32
     /// C: `pad`, offset 4 (linux/kvm.h:75).
     public var pad: UInt32
     /// C: `chip`, offset 8 (linux/kvm.h:84).
-    public var chip: KVMIrqchip.Chip
+    public var chip: KVMIRQChip.Chip
 
     /// A value with every byte zero, as `memset(&x, 0, sizeof x)` gives in C.
     public init() {
@@ -2083,7 +2083,7 @@ public struct KVMVapicAddr: KVMRecord {
 }
 
 /// C: `struct kvm_mp_state` (linux/kvm.h:569): size 4, alignment 4.
-public struct KVMMpState: KVMRecord {
+public struct KVMMPState: KVMRecord {
     /// C: `mp_state`, offset 0 (linux/kvm.h:570).
     public var mpState: UInt32
 
@@ -2173,7 +2173,7 @@ public struct KVMEnableCap: KVMRecord {
 }
 
 /// C: `struct kvm_irq_routing_irqchip` (linux/kvm.h:931): size 8, alignment 4.
-public struct KVMIRQRoutingIrqchip: KVMRecord {
+public struct KVMIRQRoutingIRQChip: KVMRecord {
     /// C: `irqchip`, offset 0 (linux/kvm.h:932).
     public var irqchip: UInt32
     /// C: `pin`, offset 4 (linux/kvm.h:933).
@@ -2346,8 +2346,8 @@ public struct KVMIRQRoutingEntry: KVMRecord {
         public static var cName: String { "struct kvm_irq_routing_entry member `u`" }
 
         /// C: `irqchip`, offset 0 (linux/kvm.h:980).
-        public var irqchip: KVMIRQRoutingIrqchip {
-            get { KVMRawStorage.load(KVMIRQRoutingIrqchip.self, from: _storage, at: 0) }
+        public var irqchip: KVMIRQRoutingIRQChip {
+            get { KVMRawStorage.load(KVMIRQRoutingIRQChip.self, from: _storage, at: 0) }
             set { KVMRawStorage.store(newValue, into: &_storage, at: 0) }
         }
 
