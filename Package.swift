@@ -32,6 +32,9 @@ let package = Package(
             path: "Sources/KVM"
         ),
 
+        // MARK: Examples (executable documentation, built only on the public runtime API)
+        .executableTarget(name: "hello", dependencies: ["KVM"], path: "Sources/Examples/hello"),
+
         // MARK: Generator
         .systemLibrary(name: "CClang", path: "Generator/CClang"),
         .target(
