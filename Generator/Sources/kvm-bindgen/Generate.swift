@@ -28,5 +28,5 @@ struct Generate: ParsableCommand {
 /// A failure reported as one clear message and a non-zero exit.
 struct ValidationFailure: Error, CustomStringConvertible {
     let description: String
-    init(_ description: String) { self.description = "error: " + description }
+    init(_ description: String) { self.description = description }
 }

@@ -84,28 +84,9 @@ struct HeaderSetOptions: ParsableArguments {
             guard let directory = directories.first(where: { FileManager.default.fileExists(atPath: $0 + "/" + file) }),
                 let data = FileManager.default.contents(atPath: directory + "/" + file)
             else { throw BindgenError.headerNotFound(file) }
-            lines += try sha256(data) + "  " + file + "\n"
+            lines += SHA256.hexDigest(data) + "  " + file + "\n"
         }
-        return try sha256(Data(lines.utf8))
-    }
-
-    /// SHA-256 through coreutils' `sha256sum`, which every Debian machine has.
-    static func sha256(_ data: Data) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
-        let input = Pipe()
-        let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        try process.run()
-        input.fileHandleForWriting.write(data)
-        try input.fileHandleForWriting.close()
-        let result = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0, let text = String(data: result, encoding: .utf8),
-            let digest = text.split(separator: " ").first
-        else { throw BindgenError.outputFailed("sha256sum failed") }
-        return String(digest)
+        return SHA256.hexDigest(Array(lines.utf8))
     }
 
     /// `LINUX_VERSION_CODE` from linux/version.h, as major.minor.patch.

@@ -57,7 +57,9 @@ public final class VCPU {
     /// - Returns: `.stopped` when `stopper.stop()` was called, `.interrupted` for other signals.
     /// - Throws: the failed ioctl (e.g. invalid guest state some kernels report as `EINVAL`).
     public func run() throws(KVMRuntimeError) -> VCPUExit {
-        try prepareThreadForStops()
+        let thread = try prepareThreadForStops()
+        stopper.attach(thread)
+        defer { stopper.detach() }
         if stopper.takeRequest() { return .stopped }
         do {
             try fileDescriptor.run()
@@ -65,16 +67,18 @@ public final class VCPU {
             guard error.errno == .interrupted || error.errno == .resourceTemporarilyUnavailable else {
                 throw KVMRuntimeError(error)
             }
-            return stopper.takeRequest() ? .stopped : .interrupted
+            if stopper.takeRequest() { return .stopped }
+            stopper.drainPendingSignal()
+            return .interrupted
         }
         return decodeExit()
     }
 
     /// The first time `run()` is called on a thread: block the kick signal there and let KVM unblock it
-    /// only inside `KVM_RUN` (`KVM_SET_SIGNAL_MASK`), then record the thread for `VCPUStopper`.
-    private func prepareThreadForStops() throws(KVMRuntimeError) {
+    /// only inside `KVM_RUN` (`KVM_SET_SIGNAL_MASK`).
+    private func prepareThreadForStops() throws(KVMRuntimeError) -> pthread_t {
         let current = pthread_self()
-        if let preparedThread, pthread_equal(preparedThread, current) != 0 { return }
+        if let preparedThread, pthread_equal(preparedThread, current) != 0 { return current }
         var blocked = sigset_t()
         var previous = sigset_t()
         // SAFETY: local sigset_t values initialized by sigemptyset/sigaddset; pthread_sigmask changes only
@@ -92,8 +96,8 @@ public final class VCPU {
             for index in 0..<kernelSigsetSize { mask[index] = bytes[index] }
         }
         try ioctlCall { () throws(KVMIoctlError) in try fileDescriptor.setSignalMask(mask) }
-        stopper.attach(thread: current)
         preparedThread = current
+        return current
     }
 
     // MARK: Exits

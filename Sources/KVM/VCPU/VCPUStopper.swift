@@ -16,8 +16,9 @@ public final class VCPUStopper: Sendable {
     /// The signal used to kick vCPU threads (a real-time signal with a no-op handler, never `SA_RESTART`).
     public let signal: KickSignal
     private let requested = Atomic<Bool>(false)
-    /// The pthread running the vCPU, or 0 before its first `run()`.
-    private let thread = Atomic<UInt>(0)
+    /// The pthread inside `run()`, if any. A signal is only ever sent under this lock, and a thread detaches
+    /// under it before leaving `run()`, so `pthread_kill` never targets a thread that may have exited.
+    private let running = Mutex<pthread_t?>(nil)
 
     init(signal: KickSignal) {
         self.signal = signal
@@ -27,23 +28,27 @@ public final class VCPUStopper: Sendable {
     /// Safe to call from any thread, any number of times, before or during a run.
     public func stop() {
         requested.store(true, ordering: .sequentiallyConsistent)
-        let target = thread.load(ordering: .sequentiallyConsistent)
-        if target != 0 {
-            // SAFETY: `target` is the pthread_t of the vCPU's thread, recorded by that thread; the VCPU
-            // (which owns this stopper) is alive, and a vCPU thread outlives its runs.
-            _ = pthread_kill(pthread_t(target), signal.rawValue)
+        running.withLock { thread in
+            guard let thread else { return }
+            // SAFETY: `thread` is inside `run()` and cannot detach (and so cannot exit) while we hold the lock.
+            _ = pthread_kill(thread, signal.rawValue)
         }
     }
 
     /// Whether a stop was requested and not yet reported.
     public var isStopRequested: Bool { requested.load(ordering: .sequentiallyConsistent) }
 
-    func attach(thread current: pthread_t) { thread.store(UInt(current), ordering: .sequentiallyConsistent) }
+    /// Called by the vCPU thread on entering `run()`, before it checks for a stop request.
+    func attach(_ thread: pthread_t) { running.withLock { $0 = thread } }
 
-    /// Takes the stop request, if any, and drains kick signals pending for this thread.
+    /// Called by the vCPU thread before leaving `run()`.
+    func detach() { running.withLock { $0 = nil } }
+
+    /// Takes the stop request, if any, draining the kick signal it may have left pending.
     func takeRequest() -> Bool {
+        guard requested.exchange(false, ordering: .sequentiallyConsistent) else { return false }
         drainPendingSignal()
-        return requested.exchange(false, ordering: .sequentiallyConsistent)
+        return true
     }
 
     func drainPendingSignal() {
