@@ -83,6 +83,14 @@ public struct HeaderParser {
                 skipped.append(SkippedMacro(name: definition.name, reason: reason, location: definition.location))
             }
         }
+        // `#define KVM_DEV_TYPE_X KVM_DEV_TYPE_X` re-exports an enumerator for #ifdef: one constant, not two.
+        let enumeratorNames = Set(enumerators.map(\.name))
+        constants.removeAll { constant in
+            guard constant.definition == constant.name, enumeratorNames.contains(constant.name) else { return false }
+            let reason = "`\(constant.name)` names the enumerator of the same name (bound once, as the enumerator)"
+            skipped.append(SkippedMacro(name: constant.name, reason: reason, location: constant.location))
+            return true
+        }
         constants.append(contentsOf: enumerators)
         constants.sort { ($0.location.file, $0.location.line, $0.name) < ($1.location.file, $1.location.line, $1.name) }
         return BindingModel(

@@ -1538,68 +1538,35 @@ public struct KVMDeviceType: RawRepresentable, Hashable, Sendable, CustomStringC
     /// C: `KVM_DEV_TYPE_FSL_MPIC_20` = 1 (enumerator), linux/kvm.h:1133.
     public static let fslMPIC20 = KVMDeviceType(rawValue: 1)
 
-    /// C: `KVM_DEV_TYPE_FSL_MPIC_20` = 1 (`#define KVM_DEV_TYPE_FSL_MPIC_20 KVM_DEV_TYPE_FSL_MPIC_20`), linux/kvm.h:1134.
-    public static let fslMPIC20_ = KVMDeviceType(rawValue: 1)
-
     /// C: `KVM_DEV_TYPE_FSL_MPIC_42` = 2 (enumerator), linux/kvm.h:1135.
     public static let fslMPIC42 = KVMDeviceType(rawValue: 2)
-
-    /// C: `KVM_DEV_TYPE_FSL_MPIC_42` = 2 (`#define KVM_DEV_TYPE_FSL_MPIC_42 KVM_DEV_TYPE_FSL_MPIC_42`), linux/kvm.h:1136.
-    public static let fslMPIC42_ = KVMDeviceType(rawValue: 2)
 
     /// C: `KVM_DEV_TYPE_XICS` = 3 (enumerator), linux/kvm.h:1137.
     public static let xics = KVMDeviceType(rawValue: 3)
 
-    /// C: `KVM_DEV_TYPE_XICS` = 3 (`#define KVM_DEV_TYPE_XICS KVM_DEV_TYPE_XICS`), linux/kvm.h:1138.
-    public static let xics_ = KVMDeviceType(rawValue: 3)
-
     /// C: `KVM_DEV_TYPE_VFIO` = 4 (enumerator), linux/kvm.h:1139.
     public static let vfio = KVMDeviceType(rawValue: 4)
-
-    /// C: `KVM_DEV_TYPE_VFIO` = 4 (`#define KVM_DEV_TYPE_VFIO KVM_DEV_TYPE_VFIO`), linux/kvm.h:1140.
-    public static let vfio_ = KVMDeviceType(rawValue: 4)
 
     /// C: `KVM_DEV_TYPE_ARM_VGIC_V2` = 5 (enumerator), linux/kvm.h:1141.
     public static let armVGICV2 = KVMDeviceType(rawValue: 5)
 
-    /// C: `KVM_DEV_TYPE_ARM_VGIC_V2` = 5 (`#define KVM_DEV_TYPE_ARM_VGIC_V2 KVM_DEV_TYPE_ARM_VGIC_V2`), linux/kvm.h:1142.
-    public static let armVGICV2_ = KVMDeviceType(rawValue: 5)
-
     /// C: `KVM_DEV_TYPE_FLIC` = 6 (enumerator), linux/kvm.h:1143.
     public static let flic = KVMDeviceType(rawValue: 6)
-
-    /// C: `KVM_DEV_TYPE_FLIC` = 6 (`#define KVM_DEV_TYPE_FLIC KVM_DEV_TYPE_FLIC`), linux/kvm.h:1144.
-    public static let flic_ = KVMDeviceType(rawValue: 6)
 
     /// C: `KVM_DEV_TYPE_ARM_VGIC_V3` = 7 (enumerator), linux/kvm.h:1145.
     public static let armVGICV3 = KVMDeviceType(rawValue: 7)
 
-    /// C: `KVM_DEV_TYPE_ARM_VGIC_V3` = 7 (`#define KVM_DEV_TYPE_ARM_VGIC_V3 KVM_DEV_TYPE_ARM_VGIC_V3`), linux/kvm.h:1146.
-    public static let armVGICV3_ = KVMDeviceType(rawValue: 7)
-
     /// C: `KVM_DEV_TYPE_ARM_VGIC_ITS` = 8 (enumerator), linux/kvm.h:1147.
     public static let armVGICITS = KVMDeviceType(rawValue: 8)
-
-    /// C: `KVM_DEV_TYPE_ARM_VGIC_ITS` = 8 (`#define KVM_DEV_TYPE_ARM_VGIC_ITS KVM_DEV_TYPE_ARM_VGIC_ITS`), linux/kvm.h:1148.
-    public static let armVGICITS_ = KVMDeviceType(rawValue: 8)
 
     /// C: `KVM_DEV_TYPE_XIVE` = 9 (enumerator), linux/kvm.h:1149.
     public static let xive = KVMDeviceType(rawValue: 9)
 
-    /// C: `KVM_DEV_TYPE_XIVE` = 9 (`#define KVM_DEV_TYPE_XIVE KVM_DEV_TYPE_XIVE`), linux/kvm.h:1150.
-    public static let xive_ = KVMDeviceType(rawValue: 9)
-
     /// C: `KVM_DEV_TYPE_ARM_PV_TIME` = 10 (enumerator), linux/kvm.h:1151.
     public static let armPVTime = KVMDeviceType(rawValue: 10)
 
-    /// C: `KVM_DEV_TYPE_ARM_PV_TIME` = 10 (`#define KVM_DEV_TYPE_ARM_PV_TIME KVM_DEV_TYPE_ARM_PV_TIME`), linux/kvm.h:1152.
-    public static let armPVTime_ = KVMDeviceType(rawValue: 10)
-
     /// C: `KVM_DEV_TYPE_RISCV_AIA` = 11 (enumerator), linux/kvm.h:1153.
     public static let riscvAIA = KVMDeviceType(rawValue: 11)
-
-    /// C: `KVM_DEV_TYPE_RISCV_AIA` = 11 (`#define KVM_DEV_TYPE_RISCV_AIA KVM_DEV_TYPE_RISCV_AIA`), linux/kvm.h:1154.
-    public static let riscvAIA_ = KVMDeviceType(rawValue: 11)
 
     /// C: `KVM_DEV_TYPE_MAX` = 12 (enumerator), linux/kvm.h:1155.
     public static let max = KVMDeviceType(rawValue: 12)
