@@ -12,6 +12,12 @@ public final class VirtualMachine: Sendable {
     public let system: KVMSystem
     let owned: OwnedFileDescriptor<KVMVMKind>
     private let memoryTable = Mutex(GuestMemory())
+    /// Eventfds the runtime created for irqfd/ioeventfd, kept alive while registered.
+    private let ownedEventFDs = Mutex<[ObjectIdentifier: EventFD]>([:])
+    /// Bytes of each vCPU's dirty ring, once `enableDirtyRing(bytes:)` succeeded; 0 before.
+    let dirtyRingBytes = Atomic<Int>(0)
+    /// Whether the kernel has `KVM_SET_USER_MEMORY_REGION2` (`KVM_CAP_USER_MEMORY2`).
+    public let hasMemoryRegion2: Bool
 
     /// The VM fd, for ioctls this type does not wrap.
     public var fileDescriptor: KVMVMFD { owned.typed }
@@ -19,7 +25,11 @@ public final class VirtualMachine: Sendable {
     init(system: KVMSystem, fileDescriptor: KVMVMFD) {
         self.system = system
         owned = OwnedFileDescriptor(fileDescriptor)
+        hasMemoryRegion2 = ((try? fileDescriptor.checkExtension(.userMemory2)) ?? 0) > 0
     }
+
+    func retainEventFD(_ eventfd: EventFD) { ownedEventFDs.withLock { $0[ObjectIdentifier(eventfd)] = eventfd } }
+    func releaseEventFD(_ eventfd: EventFD) { ownedEventFDs.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(eventfd)) } }
 
     /// `KVM_CHECK_EXTENSION` on the VM (some answers depend on the VM type).
     public func checkExtension(_ capability: KVMCapability) throws(KVMRuntimeError) -> Int {
@@ -113,9 +123,20 @@ public final class VirtualMachine: Sendable {
         }
     }
 
+    /// Uses `KVM_SET_USER_MEMORY_REGION2` where the kernel has it, else `KVM_SET_USER_MEMORY_REGION`.
     private func setUserMemoryRegion(slot: UInt32, flags: UInt32, guestAddress: UInt64, size: UInt64, hostAddress: UInt64)
         throws(KVMRuntimeError)
     {
+        if hasMemoryRegion2 {
+            var region = KVMUserspaceMemoryRegion2()
+            region.slot = slot
+            region.flags = flags
+            region.guestPhysAddr = guestAddress
+            region.memorySize = size
+            region.userspaceAddr = hostAddress
+            try ioctlCall { () throws(KVMIoctlError) in try fileDescriptor.setUserMemoryRegion2(region) }
+            return
+        }
         var region = KVMUserspaceMemoryRegion()
         region.slot = slot
         region.flags = flags
