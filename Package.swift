@@ -53,6 +53,17 @@ let package = Package(
             swiftSettings: libclangInclude
         ),
 
+        // MARK: Plugin
+        .plugin(
+            name: "RegenerateKVMBindings",
+            capability: .command(
+                intent: .custom(verb: "regenerate-kvm-bindings", description: "Regenerate the committed KVM bindings"),
+                permissions: [.writeToPackageDirectory(reason: "Writes the regenerated bindings into Sources/ and Tests/")]
+            ),
+            dependencies: ["kvm-bindgen"],
+            path: "Plugins/RegenerateKVMBindings"
+        ),
+
         // MARK: Tests
         .testTarget(
             name: "BindgenCoreTests",

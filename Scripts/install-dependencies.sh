@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what building and testing swift-kvm needs on Debian 12 beyond Swift itself:
+# libclang-dev (the generator), gcc and binutils (the layout oracle's C probe, test-guest encodings),
+# clang (compile-only probes), and bindgen (the generator benchmark's peer). Idempotent.
+set -euo pipefail
+needed=()
+[ -f /usr/lib/llvm-14/include/clang-c/Index.h ] || needed+=(libclang-dev)
+command -v cc >/dev/null || needed+=(gcc)
+command -v as >/dev/null || needed+=(binutils)
+command -v readelf >/dev/null || needed+=(binutils)
+command -v python3 >/dev/null || needed+=(python3)
+if [ ${#needed[@]} -gt 0 ]; then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "install-dependencies: installing ${needed[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${needed[@]}" >/dev/null
+fi
