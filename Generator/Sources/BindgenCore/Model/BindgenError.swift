@@ -7,6 +7,8 @@ public enum BindgenError: Error, CustomStringConvertible, Equatable {
     case overrideMismatch(String)
     case outputFailed(String)
     case stale(String)
+    /// An ioctl's reviewed argument type does not exist on the target (the ioctl is skipped, not fatal).
+    case argumentUnavailable(String)
 
     public var description: String {
         switch self {
@@ -17,6 +19,7 @@ public enum BindgenError: Error, CustomStringConvertible, Equatable {
         case .overrideMismatch(let message): "override table does not match the header: \(message)"
         case .outputFailed(let message): "cannot write output: \(message)"
         case .stale(let message): message
+        case .argumentUnavailable(let message): message
         }
     }
 }

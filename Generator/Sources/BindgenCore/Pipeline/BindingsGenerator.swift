@@ -28,9 +28,15 @@ public struct BindingsGenerator {
         let plansByTag = Dictionary(uniqueKeysWithValues: zip(model.records.compactMap(\.tag), plans))
         let sections = ResolvedIoctl.sections(in: headerLines)
         var ioctls: [ResolvedIoctl] = []
+        var model = model
         for ioctl in model.ioctls {
-            ioctls.append(try ResolvedIoctl.resolve(ioctl, plans: plansByTag, sections: sections))
+            do {
+                ioctls.append(try ResolvedIoctl.resolve(ioctl, plans: plansByTag, sections: sections))
+            } catch .argumentUnavailable(let reason) {
+                model.skipped.append(SkippedMacro(name: ioctl.name, reason: "`\(ioctl.definition)`: \(reason)", location: ioctl.location))
+            }
         }
+        model.ioctls = ioctls.map(\.ioctl)
         let constants = try ConstantRenderer().render(model.constants)
         let groupNames = ConstantGroups.all.map(\.typeName)
         if let clash = plans.map(\.name).first(where: groupNames.contains) {

@@ -38,7 +38,7 @@ struct ResolvedIoctl {
         case .untypedPointer?:
             argument = .untypedPointer
         case .record(let tag)?:
-            guard let plan = plans[tag] else { throw .overrideMismatch("\(ioctl.name): no record \(tag)") }
+            guard let plan = plans[tag] else { throw .argumentUnavailable("struct \(tag) is not defined for this architecture") }
             argument = .typed(swiftType: plan.name, cSpelling: "struct \(tag)", flexible: plan.flexibleArray != nil)
         case nil:
             switch ioctl.argument {
