@@ -16,7 +16,8 @@ public final class VCPU {
     let runSize: Int
     /// Stops `run()` from another thread; see `VCPUStopper` for the protocol.
     public let stopper: VCPUStopper
-    private var preparedThread: pthread_t?
+    /// The thread `run()` last prepared for stops (0: none yet).
+    private var preparedThread: pthread_t = 0
 
     /// The vCPU fd, for ioctls this type does not wrap.
     public var fileDescriptor: KVMVCPUFD { owned.typed }
@@ -57,7 +58,10 @@ public final class VCPU {
     /// - Returns: `.stopped` when `stopper.stop()` was called, `.interrupted` for other signals.
     /// - Throws: the failed ioctl (e.g. invalid guest state some kernels report as `EINVAL`).
     public func run() throws(KVMRuntimeError) -> VCPUExit {
-        let thread = try prepareThreadForStops()
+        let thread = pthread_self()
+        if thread != preparedThread || !KickSignalBlockedInThread.contains(stopper.signal) {
+            try prepareThreadForStops(thread)
+        }
         stopper.attach(thread)
         defer { stopper.detach() }
         if stopper.takeRequest() { return .stopped }
@@ -71,14 +75,22 @@ public final class VCPU {
             stopper.drainPendingSignal()
             return .interrupted
         }
-        return decodeExit()
+        // The frequent exits take a short path; the rest go through the full decoder.
+        let reason = runPage.load(fromByteOffset: exitReasonOffset, as: UInt32.self)
+        if reason == KVMExitReason.io.rawValue { return .io(decodePortIO()) }
+        if reason == KVMExitReason.mmio.rawValue { return .mmio(decodeMMIO()) }
+        return decodeExit(KVMExitReason(rawValue: reason))
     }
 
     /// The first time `run()` is called on a thread: block the kick signal there and let KVM unblock it
     /// only inside `KVM_RUN` (`KVM_SET_SIGNAL_MASK`).
-    private func prepareThreadForStops() throws(KVMRuntimeError) -> pthread_t {
-        let current = pthread_self()
-        if let preparedThread, pthread_equal(preparedThread, current) != 0 { return current }
+    ///
+    /// `preparedThread` alone cannot say "first time": glibc reuses `pthread_t` values (a new thread may
+    /// get the descriptor of an exited one), and a vCPU may move to the new thread, where the signal is
+    /// not blocked. A stop landing between `takeRequest()` and `KVM_RUN` would then run the no-op
+    /// handler at once and be lost while the guest runs. So the thread also records, in thread-specific
+    /// data that starts empty in every new thread, which kick signals `run()` blocked in it.
+    private func prepareThreadForStops(_ current: pthread_t) throws(KVMRuntimeError) {
         var blocked = sigset_t()
         var previous = sigset_t()
         // SAFETY: local sigset_t values initialized by sigemptyset/sigaddset; pthread_sigmask changes only
@@ -96,8 +108,8 @@ public final class VCPU {
             for index in 0..<kernelSigsetSize { mask[index] = bytes[index] }
         }
         try ioctlCall { () throws(KVMIoctlError) in try fileDescriptor.setSignalMask(mask) }
+        KickSignalBlockedInThread.insert(stopper.signal)
         preparedThread = current
-        return current
     }
 
     // MARK: Exits
@@ -109,39 +121,50 @@ public final class VCPU {
         runPage.load(as: KVMRun.self)
     }
 
-    static let exitOffset = MemoryLayout<KVMRun>.offset(of: \KVMRun.exit) ?? 32
+    /// Offsets into `kvm_run`, computed once per vCPU (instance constants avoid a lazy-global check on
+    /// every exit).
+    let exitOffset = MemoryLayout<KVMRun>.offset(of: \KVMRun.exit) ?? 32
+    let exitReasonOffset = MemoryLayout<KVMRun>.offset(of: \KVMRun.exitReason) ?? 8
 
     /// Reads the member of the exit union that `T` mirrors.
     @inline(__always)
     private func exitData<T: BitwiseCopyable>(_: T.Type) -> T {
         // SAFETY: the exit union lies inside the mapping at a fixed offset; every member type fits in its
         // 256 bytes; loads are unaligned-safe.
-        runPage.loadUnaligned(fromByteOffset: Self.exitOffset, as: T.self)
+        runPage.loadUnaligned(fromByteOffset: exitOffset, as: T.self)
     }
 
-    private func decodeExit() -> VCPUExit {
-        // SAFETY: exit_reason is a u32 at its C offset inside the mapping.
-        let reason = KVMExitReason(rawValue: runPage.load(fromByteOffset: MemoryLayout<KVMRun>.offset(of: \.exitReason)!, as: UInt32.self))
+    @inline(__always)
+    private func decodePortIO() -> PortIO {
+        let io = exitData(KVMRun.Exit.IO.self)
+        let direction: PortIO.Direction = io.direction == KVMExitIODirection.out.rawValue ? .out : .in
+        var value: UInt32 = 0
+        if direction == .out, io.size <= 4, io.dataOffset <= UInt64(runSize - 4) {
+            // SAFETY: 4 bytes at dataOffset lie inside the mapping (checked); the load is unaligned-safe.
+            let word = runPage.loadUnaligned(fromByteOffset: Int(io.dataOffset), as: UInt32.self)
+            value = io.size == 4 ? word : word & ((1 << (UInt32(io.size) * 8)) - 1)
+        }
+        return PortIO(direction: direction, port: io.port, size: Int(io.size), count: Int(io.count), value: value)
+    }
+
+    @inline(__always)
+    private func decodeMMIO() -> MMIOAccess {
+        let mmio = exitData(KVMRun.Exit.MMIO.self)
+        let length = min(Int(mmio.len), 8)
+        var value: UInt64 = 0
+        if mmio.isWrite != 0 {
+            // Little-endian: the first `length` bytes of data, zero-extended.
+            let word = withUnsafeBytes(of: mmio.data) { $0.loadUnaligned(as: UInt64.self) }
+            value = length == 8 ? word : word & ((1 << UInt64(length * 8)) - 1)
+        }
+        return MMIOAccess(address: mmio.physAddr, length: length, isWrite: mmio.isWrite != 0, value: value)
+    }
+
+    @inline(never)
+    private func decodeExit(_ reason: KVMExitReason) -> VCPUExit {
         switch reason {
-        case .io:
-            let io = exitData(KVMRun.Exit.IO.self)
-            let direction: PortIO.Direction = io.direction == KVMExitIODirection.out.rawValue ? .out : .in
-            var value: UInt32 = 0
-            if direction == .out, let range = ioDataRange(io), range.count >= Int(io.size) {
-                for index in 0..<min(Int(io.size), 4) {
-                    // SAFETY: `range` is inside the mapping (checked by ioDataRange).
-                    value |= UInt32(runPage.load(fromByteOffset: range.lowerBound + index, as: UInt8.self)) << (8 * index)
-                }
-            }
-            return .io(PortIO(direction: direction, port: io.port, size: Int(io.size), count: Int(io.count), value: value))
-        case .mmio:
-            let mmio = exitData(KVMRun.Exit.MMIO.self)
-            let length = min(Int(mmio.len), 8)
-            var value: UInt64 = 0
-            if mmio.isWrite != 0 {
-                for index in 0..<length { value |= UInt64(mmio.data[index]) << (8 * index) }
-            }
-            return .mmio(MMIOAccess(address: mmio.physAddr, length: length, isWrite: mmio.isWrite != 0, value: value))
+        case .io: return .io(decodePortIO())
+        case .mmio: return .mmio(decodeMMIO())
         case .hlt: return .halt
         case .shutdown: return .shutdown
         case .unknown: return .unknown(hardwareExitReason: exitData(KVMRun.Exit.HW.self).hardwareExitReason)
@@ -219,10 +242,10 @@ public final class VCPU {
     /// The byte range of the port I/O data inside the mapping, or nil if the kernel's offset and sizes
     /// would reach outside it.
     private func ioDataRange(_ io: KVMRun.Exit.IO) -> Range<Int>? {
-        let length = Int(io.size).multipliedReportingOverflow(by: Int(io.count))
-        guard !length.overflow, io.dataOffset <= UInt64(runSize), length.partialValue <= runSize - Int(io.dataOffset)
-        else { return nil }
-        return Int(io.dataOffset)..<(Int(io.dataOffset) + length.partialValue)
+        // size (u8) × count (u32) cannot overflow 64 bits; the offset is checked against the mapping first.
+        let length = UInt64(io.size) * UInt64(io.count)
+        guard io.dataOffset <= UInt64(runSize), length <= UInt64(runSize) - io.dataOffset else { return nil }
+        return Int(io.dataOffset)..<(Int(io.dataOffset) + Int(length))
     }
 
     // MARK: Answering exits
@@ -262,7 +285,7 @@ public final class VCPU {
         var mmio = exitData(KVMRun.Exit.MMIO.self)
         for index in 0..<8 { mmio.data[index] = UInt8(truncatingIfNeeded: value >> (8 * index)) }
         // SAFETY: writes the MMIO member back at its offset inside the mapping.
-        runPage.storeBytes(of: mmio, toByteOffset: Self.exitOffset, as: KVMRun.Exit.MMIO.self)
+        runPage.storeBytes(of: mmio, toByteOffset: exitOffset, as: KVMRun.Exit.MMIO.self)
     }
 
     /// Answers a hypercall exit with the value `rax` gets.
@@ -270,7 +293,7 @@ public final class VCPU {
         var call = exitData(KVMRun.Exit.Hypercall.self)
         call.ret = value
         // SAFETY: as in completeMMIORead.
-        runPage.storeBytes(of: call, toByteOffset: Self.exitOffset, as: KVMRun.Exit.Hypercall.self)
+        runPage.storeBytes(of: call, toByteOffset: exitOffset, as: KVMRun.Exit.Hypercall.self)
     }
 
     /// Answers `KVM_EXIT_X86_RDMSR`: the value read, or `fault: true` to inject #GP.
@@ -279,11 +302,37 @@ public final class VCPU {
         msr.data = value
         msr.error = fault ? 1 : 0
         // SAFETY: as in completeMMIORead.
-        runPage.storeBytes(of: msr, toByteOffset: Self.exitOffset, as: KVMRun.Exit.MSR.self)
+        runPage.storeBytes(of: msr, toByteOffset: exitOffset, as: KVMRun.Exit.MSR.self)
     }
 
     /// Answers `KVM_EXIT_X86_WRMSR`: `fault: true` injects #GP.
     public func completeMSRWrite(fault: Bool = false) {
         completeMSRRead(exitData(KVMRun.Exit.MSR.self).data, fault: fault)
+    }
+}
+
+/// The kick signals `VCPU.run()` has blocked in the calling thread, as thread-specific data (a bit per
+/// signal number), so that a new thread, even one with a reused `pthread_t`, is always prepared.
+enum KickSignalBlockedInThread {
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        // No destructor: the value is a bit mask stored in the pointer, not an allocation.
+        let result = pthread_key_create(&key, nil)
+        precondition(result == 0, "pthread_key_create failed: \(result)")
+        return key
+    }()
+
+    /// Signal numbers are at most 64 on Linux: bit `number - 1`.
+    private static func bit(_ signal: KickSignal) -> UInt { 1 << UInt(signal.rawValue - 1) }
+
+    static func contains(_ signal: KickSignal) -> Bool {
+        // SAFETY: reads this thread's value for a key created above; the pointer is never dereferenced.
+        UInt(bitPattern: pthread_getspecific(key)) & bit(signal) != 0
+    }
+
+    static func insert(_ signal: KickSignal) {
+        let bits = UInt(bitPattern: pthread_getspecific(key)) | bit(signal)
+        // SAFETY: stores a bit mask in the pointer-sized slot; it is never dereferenced or freed.
+        _ = pthread_setspecific(key, UnsafeRawPointer(bitPattern: bits))
     }
 }

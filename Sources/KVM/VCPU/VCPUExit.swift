@@ -1,7 +1,8 @@
 import KVMBindings
 
 /// Why `VCPU.run()` returned: one case per `KVM_EXIT_*` reason of the header, each carrying its data.
-/// Reasons from newer kernels arrive as `.other` with their raw value.
+/// Reasons from newer kernels arrive as `.other` with their raw value. Cases with large payloads are
+/// `indirect`, so the frequent exits (port I/O, MMIO, halt) return a small value.
 public enum VCPUExit: Sendable {
     /// `KVM_EXIT_UNKNOWN`: the hardware exited for a reason KVM does not handle.
     case unknown(hardwareExitReason: UInt64)
@@ -10,9 +11,9 @@ public enum VCPUExit: Sendable {
     /// `KVM_EXIT_IO`: port I/O. For `in`, answer with `VCPU.completePortInput` before the next run.
     case io(PortIO)
     /// `KVM_EXIT_HYPERCALL`. Answer with `VCPU.completeHypercall`.
-    case hypercall(Hypercall)
+    indirect case hypercall(Hypercall)
     /// `KVM_EXIT_DEBUG`: single step or breakpoint (`KVM_SET_GUEST_DEBUG`).
-    case debug(KVMDebugExitArch)
+    indirect case debug(KVMDebugExitArch)
     /// `KVM_EXIT_HLT`: the guest executed `hlt` (without an in-kernel LAPIC).
     case halt
     /// `KVM_EXIT_MMIO`: an access to guest-physical memory no slot backs (or a read-only slot's write).
@@ -33,37 +34,37 @@ public enum VCPUExit: Sendable {
     /// `KVM_EXIT_TPR_ACCESS`.
     case tprAccess(rip: UInt64, isWrite: Bool)
     /// `KVM_EXIT_S390_SIEIC`.
-    case s390SIEIC(KVMRun.Exit.S390SIEIC)
+    indirect case s390SIEIC(KVMRun.Exit.S390SIEIC)
     /// `KVM_EXIT_S390_RESET`.
     case s390Reset(flags: UInt64)
     /// `KVM_EXIT_DCR` (PowerPC).
-    case dcr(KVMRun.Exit.DCR)
+    indirect case dcr(KVMRun.Exit.DCR)
     /// `KVM_EXIT_NMI`.
     case nmi
     /// `KVM_EXIT_INTERNAL_ERROR`: e.g. an instruction KVM's emulator cannot handle.
-    case internalError(InternalError)
+    indirect case internalError(InternalError)
     /// `KVM_EXIT_OSI` (PowerPC).
-    case osi(KVMRun.Exit.OSI)
+    indirect case osi(KVMRun.Exit.OSI)
     /// `KVM_EXIT_PAPR_HCALL` (PowerPC).
-    case paprHypercall(KVMRun.Exit.PAPRHcall)
+    indirect case paprHypercall(KVMRun.Exit.PAPRHcall)
     /// `KVM_EXIT_S390_UCONTROL`.
-    case s390UserControl(KVMRun.Exit.S390Ucontrol)
+    indirect case s390UserControl(KVMRun.Exit.S390Ucontrol)
     /// `KVM_EXIT_WATCHDOG` (PowerPC).
     case watchdog
     /// `KVM_EXIT_S390_TSCH`.
-    case s390TSCH(KVMRun.Exit.S390TSCH)
+    indirect case s390TSCH(KVMRun.Exit.S390TSCH)
     /// `KVM_EXIT_EPR` (PowerPC).
-    case epr(KVMRun.Exit.EPR)
+    indirect case epr(KVMRun.Exit.EPR)
     /// `KVM_EXIT_SYSTEM_EVENT`: the guest asked for shutdown, reset, crash handling, ...
-    case systemEvent(SystemEvent)
+    indirect case systemEvent(SystemEvent)
     /// `KVM_EXIT_S390_STSI`.
-    case s390STSI(KVMRun.Exit.S390STSI)
+    indirect case s390STSI(KVMRun.Exit.S390STSI)
     /// `KVM_EXIT_IOAPIC_EOI` (split irqchip).
     case ioapicEOI(vector: UInt8)
     /// `KVM_EXIT_HYPERV`.
-    case hyperV(KVMHyperVExit)
+    indirect case hyperV(KVMHyperVExit)
     /// `KVM_EXIT_ARM_NISV`.
-    case armNISV(KVMRun.Exit.ARMNISV)
+    indirect case armNISV(KVMRun.Exit.ARMNISV)
     /// `KVM_EXIT_X86_RDMSR` (with `KVM_CAP_X86_USER_SPACE_MSR`). Answer with `VCPU.completeMSRRead`.
     case readMSR(MSRAccess)
     /// `KVM_EXIT_X86_WRMSR`. Answer with `VCPU.completeMSRWrite`.
@@ -75,15 +76,15 @@ public enum VCPUExit: Sendable {
     /// `KVM_EXIT_X86_BUS_LOCK`.
     case busLock
     /// `KVM_EXIT_XEN`.
-    case xen(KVMXenExit)
+    indirect case xen(KVMXenExit)
     /// `KVM_EXIT_RISCV_SBI`.
-    case riscvSBI(KVMRun.Exit.RISCVSBI)
+    indirect case riscvSBI(KVMRun.Exit.RISCVSBI)
     /// `KVM_EXIT_RISCV_CSR`.
-    case riscvCSR(KVMRun.Exit.RISCVCSR)
+    indirect case riscvCSR(KVMRun.Exit.RISCVCSR)
     /// `KVM_EXIT_NOTIFY`.
     case notify(flags: UInt32)
     /// `KVM_EXIT_LOONGARCH_IOCSR`.
-    case loongArchIOCSR(KVMRun.Exit.IOCSRIO)
+    indirect case loongArchIOCSR(KVMRun.Exit.IOCSRIO)
     /// `KVM_EXIT_MEMORY_FAULT`.
     case memoryFault(flags: UInt64, address: UInt64, size: UInt64)
     /// A reason this version of the bindings does not know.

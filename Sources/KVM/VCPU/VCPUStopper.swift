@@ -16,9 +16,13 @@ public final class VCPUStopper: Sendable {
     /// The signal used to kick vCPU threads (a real-time signal with a no-op handler, never `SA_RESTART`).
     public let signal: KickSignal
     private let requested = Atomic<Bool>(false)
-    /// The pthread inside `run()`, if any. A signal is only ever sent under this lock, and a thread detaches
-    /// under it before leaving `run()`, so `pthread_kill` never targets a thread that may have exited.
-    private let running = Mutex<pthread_t?>(nil)
+    /// The pthread inside `run()`, or 0.
+    private let running = Atomic<UInt>(0)
+    /// Stops between reading `running` and finishing `pthread_kill`. `detach()` clears `running`, then
+    /// waits for this to drop to 0, so `pthread_kill` never targets a thread that has left `run()` (and so
+    /// may have exited). With sequentially consistent operations either `stop()` reads 0, or `detach()`
+    /// sees the stop in progress.
+    private let kicksInProgress = Atomic<Int>(0)
 
     init(signal: KickSignal) {
         self.signal = signal
@@ -28,25 +32,37 @@ public final class VCPUStopper: Sendable {
     /// Safe to call from any thread, any number of times, before or during a run.
     public func stop() {
         requested.store(true, ordering: .sequentiallyConsistent)
-        running.withLock { thread in
-            guard let thread else { return }
-            // SAFETY: `thread` is inside `run()` and cannot detach (and so cannot exit) while we hold the lock.
-            _ = pthread_kill(thread, signal.rawValue)
+        kicksInProgress.add(1, ordering: .sequentiallyConsistent)
+        let thread = running.load(ordering: .sequentiallyConsistent)
+        if thread != 0 {
+            // SAFETY: `thread` is inside `run()`: detach() waits for kicksInProgress to drop before the
+            // thread may leave run(), so the thread exists for the duration of this call.
+            _ = pthread_kill(pthread_t(thread), signal.rawValue)
         }
+        kicksInProgress.subtract(1, ordering: .sequentiallyConsistent)
     }
 
     /// Whether a stop was requested and not yet reported.
     public var isStopRequested: Bool { requested.load(ordering: .sequentiallyConsistent) }
 
     /// Called by the vCPU thread on entering `run()`, before it checks for a stop request.
-    func attach(_ thread: pthread_t) { running.withLock { $0 = thread } }
+    @inline(__always)
+    func attach(_ thread: pthread_t) { running.store(UInt(thread), ordering: .sequentiallyConsistent) }
 
-    /// Called by the vCPU thread before leaving `run()`.
-    func detach() { running.withLock { $0 = nil } }
+    /// Called by the vCPU thread before leaving `run()`; waits out a `stop()` that may be signalling it.
+    @inline(__always)
+    func detach() {
+        running.store(0, ordering: .sequentiallyConsistent)
+        while kicksInProgress.load(ordering: .sequentiallyConsistent) != 0 { sched_yield() }
+    }
 
     /// Takes the stop request, if any, draining the kick signal it may have left pending.
+    @inline(__always)
     func takeRequest() -> Bool {
-        guard requested.exchange(false, ordering: .sequentiallyConsistent) else { return false }
+        // A plain load first: the common case (no stop) costs no locked instruction.
+        guard requested.load(ordering: .sequentiallyConsistent),
+            requested.exchange(false, ordering: .sequentiallyConsistent)
+        else { return false }
         drainPendingSignal()
         return true
     }

@@ -3,16 +3,16 @@ import SystemPackage
 /// The kinds of file descriptor KVM ioctls are issued on.
 public struct KVMFileDescriptorKinds: OptionSet, Sendable, Hashable, CustomStringConvertible {
     public let rawValue: UInt8
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
 
     /// `/dev/kvm`.
-    public static let system = KVMFileDescriptorKinds(rawValue: 1 << 0)
+    @inlinable public static var system: KVMFileDescriptorKinds { KVMFileDescriptorKinds(rawValue: 1 << 0) }
     /// A VM, from `KVM_CREATE_VM`.
-    public static let vm = KVMFileDescriptorKinds(rawValue: 1 << 1)
+    @inlinable public static var vm: KVMFileDescriptorKinds { KVMFileDescriptorKinds(rawValue: 1 << 1) }
     /// A vCPU, from `KVM_CREATE_VCPU`.
-    public static let vcpu = KVMFileDescriptorKinds(rawValue: 1 << 2)
+    @inlinable public static var vcpu: KVMFileDescriptorKinds { KVMFileDescriptorKinds(rawValue: 1 << 2) }
     /// A device, from `KVM_CREATE_DEVICE`.
-    public static let device = KVMFileDescriptorKinds(rawValue: 1 << 3)
+    @inlinable public static var device: KVMFileDescriptorKinds { KVMFileDescriptorKinds(rawValue: 1 << 3) }
 
     public var description: String {
         let names: [(KVMFileDescriptorKinds, String)] = [(.system, "system"), (.vm, "vm"), (.vcpu, "vcpu"), (.device, "device")]
@@ -42,12 +42,12 @@ public struct KVMFileDescriptor<Kind: KVMFileDescriptorKind>: Sendable, Hashable
     public let fileDescriptor: FileDescriptor
 
     /// Wraps a descriptor the caller knows to be of this kind.
-    public init(_ fileDescriptor: FileDescriptor) { self.fileDescriptor = fileDescriptor }
+    @inlinable public init(_ fileDescriptor: FileDescriptor) { self.fileDescriptor = fileDescriptor }
 
     /// Wraps a raw descriptor number the caller knows to be of this kind.
-    public init(rawValue: CInt) { self.fileDescriptor = FileDescriptor(rawValue: rawValue) }
+    @inlinable public init(rawValue: CInt) { self.fileDescriptor = FileDescriptor(rawValue: rawValue) }
 
-    public var rawValue: CInt { fileDescriptor.rawValue }
+    @inlinable public var rawValue: CInt { fileDescriptor.rawValue }
 }
 
 /// `/dev/kvm`.

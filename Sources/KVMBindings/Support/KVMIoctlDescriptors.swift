@@ -31,16 +31,22 @@ public protocol KVMIoctlDescriptor: Sendable {
     var direction: KVMIoctlDirection { get }
 }
 
-/// The `ioctl(2)` shim every descriptor uses; maps failure to `KVMIoctlError`.
-@usableFromInline
-func kvmIoctl(_ fd: FileDescriptor, _ descriptor: some KVMIoctlDescriptor, _ argument: UnsafeMutableRawPointer?)
+/// The `ioctl(2)` shim every descriptor uses; maps failure to `KVMIoctlError`. Inlinable and
+/// non-generic so that issuing an ioctl costs what it costs in C (the hot path is `KVM_RUN`).
+@inlinable
+func kvmIoctl(_ fd: FileDescriptor, request: UInt, name: String, _ argument: UnsafeMutableRawPointer?)
     throws(KVMIoctlError) -> CInt
 {
     // SAFETY: `argument` is nil, an integer passed as a pointer-sized value, or points to memory the
     // caller keeps alive and sized for this request for the duration of the call.
-    let result = argument.map { ioctl(fd.rawValue, descriptor.request, $0) } ?? ioctl(fd.rawValue, descriptor.request, 0)
+    let result: CInt
+    if let argument {
+        result = ioctl(fd.rawValue, request, argument)
+    } else {
+        result = ioctl(fd.rawValue, request, 0)
+    }
     guard result >= 0 else {
-        throw KVMIoctlError(ioctl: descriptor.name, request: descriptor.request, errno: Errno(rawValue: errno))
+        throw KVMIoctlError(ioctl: name, request: request, errno: Errno(rawValue: errno))
     }
     return result
 }
@@ -52,6 +58,7 @@ public struct KVMValueIoctl: KVMIoctlDescriptor {
     public let fileDescriptorKinds: KVMFileDescriptorKinds
     public let direction: KVMIoctlDirection
 
+    @inlinable
     public init(request: UInt, name: String, fileDescriptorKinds: KVMFileDescriptorKinds, direction: KVMIoctlDirection) {
         self.request = request
         self.name = name
@@ -64,7 +71,7 @@ public struct KVMValueIoctl: KVMIoctlDescriptor {
     @inlinable
     public func perform(on fd: FileDescriptor, value: UInt = 0) throws(KVMIoctlError) -> CInt {
         // The kernel receives the argument as an unsigned long; a pointer with the same bits is the same register.
-        try kvmIoctl(fd, self, UnsafeMutableRawPointer(bitPattern: value))
+        try kvmIoctl(fd, request: request, name: name, UnsafeMutableRawPointer(bitPattern: value))
     }
 }
 
@@ -75,6 +82,7 @@ public struct KVMPointerIoctl: KVMIoctlDescriptor {
     public let fileDescriptorKinds: KVMFileDescriptorKinds
     public let direction: KVMIoctlDirection
 
+    @inlinable
     public init(request: UInt, name: String, fileDescriptorKinds: KVMFileDescriptorKinds, direction: KVMIoctlDirection) {
         self.request = request
         self.name = name
@@ -85,7 +93,7 @@ public struct KVMPointerIoctl: KVMIoctlDescriptor {
     /// Issues the ioctl with `argument`, which must point to the structure the sub-command expects.
     @inlinable
     public func perform(on fd: FileDescriptor, argument: UnsafeMutableRawPointer) throws(KVMIoctlError) -> CInt {
-        try kvmIoctl(fd, self, argument)
+        try kvmIoctl(fd, request: request, name: name, argument)
     }
 }
 
@@ -96,6 +104,7 @@ public struct KVMTypedIoctl<Argument: BitwiseCopyable>: KVMIoctlDescriptor {
     public let fileDescriptorKinds: KVMFileDescriptorKinds
     public let direction: KVMIoctlDirection
 
+    @inlinable
     public init(request: UInt, name: String, fileDescriptorKinds: KVMFileDescriptorKinds, direction: KVMIoctlDirection) {
         self.request = request
         self.name = name
@@ -109,7 +118,7 @@ public struct KVMTypedIoctl<Argument: BitwiseCopyable>: KVMIoctlDescriptor {
     public func perform(on fd: FileDescriptor, argument: inout Argument) throws(KVMIoctlError) -> CInt {
         // SAFETY: `argument` is exclusively borrowed for the call and is exactly the C type the request encodes.
         try withUnsafeMutableBytes(of: &argument) { (bytes) throws(KVMIoctlError) -> CInt in
-            try kvmIoctl(fd, self, bytes.baseAddress)
+            try kvmIoctl(fd, request: request, name: name, bytes.baseAddress)
         }
     }
 
@@ -128,7 +137,7 @@ extension KVMTypedIoctl where Argument: KVMFlexibleArrayHeader {
     @discardableResult
     public func perform(on fd: FileDescriptor, argument: inout KVMFlexibleArray<Argument>) throws(KVMIoctlError) -> CInt {
         try argument.withUnsafeMutableRawPointer { (pointer) throws(KVMIoctlError) -> CInt in
-            try kvmIoctl(fd, self, pointer)
+            try kvmIoctl(fd, request: request, name: name, pointer)
         }
     }
 }
