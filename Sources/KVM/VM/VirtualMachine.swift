@@ -232,10 +232,7 @@ public final class VirtualMachine: Sendable {
     public func enableCapability(_ capability: KVMCapability, flags: UInt32 = 0, arguments: [UInt64] = [])
         throws(KVMRuntimeError) -> Int
     {
-        var request = KVMEnableCap()
-        request.cap = UInt32(bitPattern: capability.rawValue)
-        request.flags = flags
-        for (index, argument) in arguments.prefix(4).enumerated() { request.args[index] = argument }
+        let request = KVMEnableCap(capability, flags: flags, arguments: arguments)
         return Int(try ioctlCall { () throws(KVMIoctlError) in try fileDescriptor.enableCap(request) })
     }
 
