@@ -22,7 +22,7 @@ let package = Package(
             name: "KVMBindings",
             dependencies: [.product(name: "SystemPackage", package: "swift-system")],
             path: "Sources/KVMBindings",
-            exclude: ["Generated/x86_64/KVMBindings.manifest.json"]
+            exclude: ["x86_64", "arm64", "riscv64"].map { "Generated/\($0)/KVMBindings.manifest.json" }
         ),
 
         // MARK: Runtime (hand-written over the bindings)
@@ -34,6 +34,9 @@ let package = Package(
 
         // MARK: Examples (executable documentation, built only on the public runtime API)
         .executableTarget(name: "hello", dependencies: ["KVM"], path: "Sources/Examples/hello"),
+        .executableTarget(name: "boot", dependencies: ["KVM"], path: "Sources/Examples/boot"),
+        .executableTarget(name: "long-mode", dependencies: ["KVM"], path: "Sources/Examples/long-mode"),
+        .executableTarget(name: "devices", dependencies: ["KVM"], path: "Sources/Examples/devices"),
 
         // MARK: Generator
         .systemLibrary(name: "CClang", path: "Generator/CClang"),
@@ -74,14 +77,19 @@ let package = Package(
         ),
         .testTarget(
             name: "KVMBindingsTests",
-            dependencies: ["KVMBindings"],
-            path: "Tests/KVMBindingsTests"
+            // BindgenCore generates every pinned header set × architecture for the per-architecture oracle.
+            dependencies: ["KVMBindings", "BindgenCore"],
+            path: "Tests/KVMBindingsTests",
+            swiftSettings: libclangInclude
         ),
         .testTarget(
             name: "KVMTests",
             dependencies: ["KVM"],
             path: "Tests/KVMTests"
         ),
+        // Runs the example executables as subprocesses (SwiftPM builds them with the tests; see
+        // Tests/ExamplesTests/ExampleRunner.swift for how the tests find them).
+        .testTarget(name: "ExamplesTests", path: "Tests/ExamplesTests"),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -47,6 +47,15 @@ import Testing
         #expect(AtomicWriter.differences(files, under: root) == ["b.swift"])
     }
 
+    @Test func checkFindsLeftoverFiles() throws {
+        let root = try SnippetHarness.temporaryDirectory()
+        let files = [GeneratedFile(path: "Generated/x86_64/Constants.x86_64.swift", contents: "one")]
+        try AtomicWriter.write(files + [GeneratedFile(path: "Generated/x86_64/Constants.swift", contents: "old name")], under: root)
+        #expect(AtomicWriter.leftovers(files, in: ["Generated/x86_64", "Generated/none"], under: root) == ["Generated/x86_64/Constants.swift"])
+        try AtomicWriter.remove("Generated/x86_64/Constants.swift", under: root)
+        #expect(AtomicWriter.leftovers(files, in: ["Generated/x86_64"], under: root).isEmpty)
+    }
+
     @Test func sha256MatchesCoreutils() {
         #expect(SHA256.hexDigest(Array("".utf8)) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         #expect(SHA256.hexDigest(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")

@@ -38,9 +38,17 @@ enum SnippetHarness {
     }
 
     /// The generated Swift (records, constants, ioctls, wrappers) as one text, each file under a MARK.
+    /// Files that declare nothing for the snippet (an empty `KVMConstants`, say) are left out.
     static func swiftText(of files: [GeneratedFile]) -> String {
-        files.filter { $0.path.hasPrefix("Sources/") && $0.path.hasSuffix(".swift") }
+        files.filter { $0.path.hasPrefix("Sources/") && $0.path.hasSuffix(".swift") && declaresSomething($0.contents) }
             .map { "// MARK: \(($0.path as NSString).lastPathComponent)\n\($0.contents)" }
             .joined(separator: "\n")
+    }
+
+    private static func declaresSomething(_ contents: String) -> Bool {
+        contents.split(separator: "\n").contains { line in
+            line.contains("public struct ") || line.contains("public static ") || line.contains("public func ")
+                || line.hasPrefix("extension ")
+        }
     }
 }

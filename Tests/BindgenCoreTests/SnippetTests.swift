@@ -5,7 +5,7 @@ import Testing
 /// Snippet tests: a small C header in, the expected Swift out, for each construct the generator handles.
 /// Set `KVM_BINDGEN_UPDATE_SNIPPETS=1` to rewrite the `.expected.swift` files after a deliberate change.
 @Suite struct SnippetTests {
-    static let snippets = ["union", "anonymous", "bitfield", "packed", "flexible", "arrays", "keywords", "comments", "ioctls"]
+    static let snippets = ["union", "anonymous", "bitfield", "packed", "flexible", "gnu", "arrays", "keywords", "comments", "ioctls"]
 
     @Test(arguments: snippets)
     func snippetProducesExpectedSwift(name: String) throws {

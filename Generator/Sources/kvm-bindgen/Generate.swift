@@ -10,16 +10,18 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         do {
-            let resolved = try headers.resolve()
-            let model = try resolved.parser.parse()
-            let files = try BindingsGenerator(
-                model: model, includeDirectoryForManifest: resolved.includeDirectoryForManifest,
-                regenerateCommand: resolved.regenerateCommand
-            ).generate(headerLines: resolved.mainHeaderLines)
+            let (model, files) = try headers.resolve().generate()
             try AtomicWriter.write(files, under: headers.packageRoot)
+            // The architecture's generated folders hold only what this run wrote (a renamed file goes).
+            let leftovers = AtomicWriter.leftovers(
+                files, in: BindingsGenerator.generatedDirectories(architecture: model.triple.architecture), under: headers.packageRoot)
+            for path in leftovers {
+                try AtomicWriter.remove(path, under: headers.packageRoot)
+                print("kvm-bindgen: removed \(path) (no longer generated)")
+            }
             print("kvm-bindgen: \(model.records.count) structs, \(model.ioctls.count) ioctls, \(model.constants.count) constants "
-                + "(\(model.skipped.count) macros not bound for \(model.triple.triple)) → \(files.count) files")
-        } catch let error as BindgenError {
+                + "(\(model.skipped.count) declarations not bound for \(model.triple.triple)) → \(files.count) files")
+        } catch {
             throw ValidationFailure(error.description)
         }
     }

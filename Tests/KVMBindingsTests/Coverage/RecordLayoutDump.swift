@@ -8,7 +8,7 @@ import Foundation
 /// descended into (`io`, `io.port`); an anonymous member is not listed, its members are (C flattens
 /// them); an array of inline records is descended into through element 0 (`redirtbl[0].bits`); a
 /// member of a named record type (`struct kvm_regs regs`) is a leaf. Flexible array members
-/// (`T name[]`) are returned apart, and the `__empty_NAME` helpers of `__DECLARE_FLEX_ARRAY` skipped.
+/// (`T name[]`, and the GNU `T name[0]` of older headers) are returned apart, and the `__empty_NAME` helpers of `__DECLARE_FLEX_ARRAY` skipped.
 struct RecordLayoutDump {
     final class Node {
         var text: String
@@ -98,7 +98,7 @@ struct RecordLayoutDump {
             }
             if name.hasPrefix("__empty_") { continue }
             let designator = prefix + name
-            if node.type.hasSuffix("[]") {
+            if node.type.hasSuffix("[]") || node.type.hasSuffix("[0]") {
                 members.flexibleArrays.append(designator)
                 continue
             }

@@ -89,7 +89,7 @@ struct LayoutManifest: Decodable, Sendable {
     }
 
     struct Skipped: Decodable, Sendable {
-        enum Kind: String, Decodable, Sendable { case ioctl, constant }
+        enum Kind: String, Decodable, Sendable { case ioctl, constant, record }
         var c: String
         var kind: Kind
         var reason: String?

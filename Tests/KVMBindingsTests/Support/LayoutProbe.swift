@@ -1,6 +1,6 @@
 import KVMBindings
 
-// The types the generated `Generated/<arch>/SwiftLayoutTable.swift` fills in. The generator emits
+// The types the generated `Generated/<arch>/SwiftLayoutTable.<arch>.swift` fills in. The generator emits
 // only data; everything that measures lives here.
 
 /// The bits a field occupies, counted from the start of its record: bit `i` of byte `k` is bit

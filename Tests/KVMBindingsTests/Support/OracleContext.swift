@@ -29,11 +29,6 @@ struct OracleContext: Sendable {
         }
         return OracleContext(root: root, manifest: manifest, includeDirectory: includeDirectory)
     }
-
-    /// The headers whose definitions the manifest must cover.
-    var boundHeaders: [URL] {
-        [manifest.header.path, "asm/kvm.h"].map { includeDirectory.appendingPathComponent($0) }
-    }
 }
 
 /// Shared, lazily computed results (a `static let` runs once, thread-safely).

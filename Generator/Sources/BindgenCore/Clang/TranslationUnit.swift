@@ -63,6 +63,21 @@ final class TranslationUnit {
         return result
     }
 
+    /// The line ranges of `path` that the preprocessor skipped (inactive `#if` blocks, directives included).
+    func skippedLines(in path: String) -> [ClosedRange<Int>] {
+        guard let file = clang_getFile(raw, path), let list = clang_getSkippedRanges(raw, file) else { return [] }
+        defer { clang_disposeSourceRangeList(list) }
+        // SAFETY: `list` holds `count` ranges until disposed above.
+        return (0..<Int(list.pointee.count)).compactMap { index in
+            let range = list.pointee.ranges[index]
+            var first: UInt32 = 0
+            var last: UInt32 = 0
+            clang_getSpellingLocation(clang_getRangeStart(range), nil, &first, nil, nil)
+            clang_getSpellingLocation(clang_getRangeEnd(range), nil, &last, nil, nil)
+            return first >= 1 && first <= last ? Int(first)...Int(last) : nil
+        }
+    }
+
     /// The spellings of the tokens a cursor covers (for macro definitions: name, then body).
     func tokens(of cursor: ClangCursor) -> [String] {
         var tokens: UnsafeMutablePointer<CXToken>?

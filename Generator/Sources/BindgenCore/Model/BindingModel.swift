@@ -5,14 +5,18 @@ public struct BindingModel: Codable, Equatable, Sendable {
     public var records: [Record]
     public var constants: [Constant]
     public var ioctls: [Ioctl]
-    /// Macros of the header that are not bound on this architecture, each with the reason.
-    public var skipped: [SkippedMacro]
+    /// Macros (and records) of the header that are not bound on this architecture, each with the reason.
+    public var skipped: [SkippedDeclaration]
 }
 
-/// A macro the generator saw but cannot bind for this target (e.g. an s390 ioctl whose argument
-/// struct only exists in s390's `asm/kvm.h`, or a macro whose body is not an integer).
-public struct SkippedMacro: Codable, Equatable, Sendable {
+/// A declaration the generator saw but cannot bind for this target: an s390 ioctl whose argument
+/// struct only exists in s390's `asm/kvm.h`, a macro whose body is not an integer, or a macro or
+/// record defined only in a preprocessor block inactive for this target.
+public struct SkippedDeclaration: Codable, Equatable, Sendable {
+    public enum Kind: String, Codable, Sendable { case ioctl, constant, record }
+    /// The macro's name, or the record's C name (`struct kvm_x86_mce`).
     public var name: String
+    public var kind: Kind
     public var reason: String
     public var location: SourceLocation
 }

@@ -46,7 +46,7 @@ public struct HeaderParser {
 
         var constants: [Constant] = []
         var ioctls: [Ioctl] = []
-        var skipped: [SkippedMacro] = []
+        var skipped: [SkippedDeclaration] = []
         for (index, definition) in definitions.enumerated() {
             let written = MacroParser.joinTokens(definition.body)
             var comment = files.comment(at: definition.location)
@@ -58,7 +58,7 @@ public struct HeaderParser {
                     let direction = variables["__kvmbg_dir_\(index)"]?.evaluateInteger()
                 else {
                     let reason = "clang cannot evaluate `\(written)` for \(triple.triple) (argument type not defined there)"
-                    skipped.append(SkippedMacro(name: definition.name, reason: reason, location: definition.location))
+                    skipped.append(SkippedDeclaration(name: definition.name, kind: .ioctl, reason: reason, location: definition.location))
                     continue
                 }
                 var argument: CType?
@@ -80,7 +80,7 @@ public struct HeaderParser {
                         location: definition.location, comment: comment))
             } else {
                 let reason = "`\(written)` is not an integer constant expression for \(triple.triple)"
-                skipped.append(SkippedMacro(name: definition.name, reason: reason, location: definition.location))
+                skipped.append(SkippedDeclaration(name: definition.name, kind: .constant, reason: reason, location: definition.location))
             }
         }
         // `#define KVM_DEV_TYPE_X KVM_DEV_TYPE_X` re-exports an enumerator for #ifdef: one constant, not two.
@@ -88,8 +88,22 @@ public struct HeaderParser {
         constants.removeAll { constant in
             guard constant.definition == constant.name, enumeratorNames.contains(constant.name) else { return false }
             let reason = "`\(constant.name)` names the enumerator of the same name (bound once, as the enumerator)"
-            skipped.append(SkippedMacro(name: constant.name, reason: reason, location: constant.location))
+            skipped.append(SkippedDeclaration(name: constant.name, kind: .constant, reason: reason, location: constant.location))
             return true
+        }
+        // What is declared only in a block the preprocessor skips for this target (`#ifdef __KVM_HAVE_PIT`
+        // on arm64) is not bound; it is listed, so that the manifest accounts for every definition.
+        var accounted = Set(definitions.map(\.name)).union(enumeratorNames).union(records.map(\.cName))
+        for inactive in InactiveBlocks(files: files, unit: unit).declarations {
+            let (name, kind, written): (String, SkippedDeclaration.Kind, String) =
+                switch inactive.kind {
+                case .macro(let definition):
+                    (definition.name, definition.isIoctl ? .ioctl : .constant, MacroParser.joinTokens(definition.body))
+                case .record(let record): (record, .record, record)
+                }
+            guard accounted.insert(name).inserted else { continue }
+            let reason = "`\(written)` is only defined in a block inactive for \(triple.triple) (`\(inactive.condition)`)"
+            skipped.append(SkippedDeclaration(name: name, kind: kind, reason: reason, location: inactive.location))
         }
         constants.append(contentsOf: enumerators)
         constants.sort { ($0.location.file, $0.location.line, $0.name) < ($1.location.file, $1.location.line, $1.name) }

@@ -21,7 +21,45 @@ struct RecordParser {
             guard seen.insert(tag).inserted else { continue }
             result.append(try record(from: cursor))
         }
+        result += try dependencies(of: result, in: unit, known: seen)
         return result.sorted { ($0.location.file, $0.location.line) < ($1.location.file, $1.location.line) }
+    }
+
+    /// The records defined outside the bound headers that bound records hold by value, transitively
+    /// (arm64's `kvm_regs.regs` is `asm/ptrace.h`'s `struct user_pt_regs`, riscv64's `kvm_riscv_core.regs`
+    /// its `struct user_regs_struct`), located in their own header: every type a mirror names is mirrored.
+    private func dependencies(of records: [Record], in unit: TranslationUnit, known: Set<String>) throws(BindgenError)
+        -> [Record]
+    {
+        var definitions: [String: ClangCursor] = [:]
+        for cursor in unit.cursor.children where cursor.isRecordDecl && cursor.isDefinition && !cursor.isAnonymous {
+            if definitions[cursor.spelling] == nil { definitions[cursor.spelling] = cursor }
+        }
+        var files = self.files
+        var known = known
+        var result: [Record] = []
+        var pending = records.flatMap { $0.members.flatMap { Self.recordTags(in: $0.type) } }
+        while let tag = pending.popLast() {
+            guard known.insert(tag).inserted else { continue }
+            guard let cursor = definitions[tag], let file = files.includeRelativePath(cursor.location.file) else {
+                throw .unsupportedConstruct("struct or union \(tag) is used by a bound record but defined nowhere in the include directory")
+            }
+            try files.addDependency(file)
+            let record = try RecordParser(files: files).record(from: cursor)
+            result.append(record)
+            pending += record.members.flatMap { Self.recordTags(in: $0.type) }
+        }
+        return result
+    }
+
+    /// Tags of the named records a member type holds by value (through arrays and inline records).
+    static func recordTags(in type: CType) -> [String] {
+        switch type {
+        case .namedRecord(let tag, _, _, _): [tag]
+        case .inlineRecord(let record): record.members.flatMap { recordTags(in: $0.type) }
+        case .array(let element, _), .flexibleArray(let element): recordTags(in: element)
+        case .integer, .floatingPoint, .bool, .pointer: []
+        }
     }
 
     func record(from cursor: ClangCursor) throws(BindgenError) -> Record {

@@ -6,32 +6,58 @@ struct SourceFiles {
     let includeDirectories: [String]
     /// Relative paths (`linux/kvm.h`, `asm/kvm.h`) whose declarations are bound.
     let boundFiles: Set<String>
+    /// Other headers that define records a bound record holds by value (arm64's `asm/ptrace.h`):
+    /// those records are bound too and located in their own header.
+    private(set) var dependencyFiles: Set<String> = []
     private var lines: [String: [Substring]] = [:]
 
     init(includeDirectories: [String], boundFiles: Set<String>) throws(BindgenError) {
         self.includeDirectories = includeDirectories.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         self.boundFiles = boundFiles
-        for file in boundFiles {
-            guard let path = self.path(of: file), let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-                throw .headerNotFound("\(file) in \(includeDirectories.joined(separator: ", "))")
-            }
-            lines[file] = text.split(separator: "\n", omittingEmptySubsequences: false)
+        // In a fixed order, linux/ before asm/: for a missing set the error names linux/kvm.h.
+        for file in boundFiles.sorted(by: { ($0.hasPrefix("asm") ? 1 : 0, $0) < ($1.hasPrefix("asm") ? 1 : 0, $1) }) {
+            try load(file)
         }
     }
+
+    /// Locates declarations of `file` (a header under the include directories) as well.
+    mutating func addDependency(_ file: String) throws(BindgenError) {
+        guard !boundFiles.contains(file), dependencyFiles.insert(file).inserted else { return }
+        try load(file)
+    }
+
+    private mutating func load(_ file: String) throws(BindgenError) {
+        guard let path = self.path(of: file), let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw .headerNotFound("\(file) in \(includeDirectories.joined(separator: ", "))")
+        }
+        lines[file] = text.split(separator: "\n", omittingEmptySubsequences: false)
+    }
+
+    /// The lines of a bound or dependency file.
+    func lines(of file: String) -> [Substring]? { lines[file] }
 
     /// The absolute path of a relative header path, from the first include directory that has it.
     func path(of file: String) -> String? {
         includeDirectories.map { $0 + "/" + file }.first { FileManager.default.fileExists(atPath: $0) }
     }
 
-    /// Maps a libclang file name to a bound relative path, or nil when the file is not bound.
+    /// Maps a libclang file name to a bound (or dependency) relative path, or nil when the file is neither.
     func relativePath(_ file: String) -> String? {
-        let resolved = URL(fileURLWithPath: file).standardizedFileURL.path
-        for directory in includeDirectories where resolved.hasPrefix(directory + "/") {
-            let relative = String(resolved.dropFirst(directory.count + 1))
-            if boundFiles.contains(relative) { return relative }
+        candidatePaths(URL(fileURLWithPath: file).standardizedFileURL.path).first {
+            boundFiles.contains($0) || dependencyFiles.contains($0)
         }
-        return nil
+    }
+
+    /// Maps a libclang file name to the path `#include <…>` finds it by (relative to the first include
+    /// directory that resolves it), bound or not.
+    func includeRelativePath(_ file: String) -> String? {
+        let resolved = URL(fileURLWithPath: file).standardizedFileURL.path
+        return candidatePaths(resolved).first { path(of: $0) == resolved }
+    }
+
+    /// A standardized absolute path relative to each include directory that contains it, in search order.
+    private func candidatePaths(_ resolved: String) -> [String] {
+        includeDirectories.filter { resolved.hasPrefix($0 + "/") }.map { String(resolved.dropFirst($0.count + 1)) }
     }
 
     func location(of cursor: ClangCursor) -> SourceLocation? {

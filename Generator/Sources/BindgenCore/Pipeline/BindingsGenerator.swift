@@ -1,3 +1,5 @@
+import Foundation
+
 /// The whole pipeline: model → plans → Swift sources, manifest and layout table.
 public struct BindingsGenerator {
     public var model: BindingModel
@@ -14,6 +16,25 @@ public struct BindingsGenerator {
 
     public static func sourcesDirectory(architecture: String) -> String { "Sources/KVMBindings/Generated/\(architecture)" }
     public static func testsDirectory(architecture: String) -> String { "Tests/KVMBindingsTests/Generated/\(architecture)" }
+    /// Both folders one architecture's generation owns.
+    public static func generatedDirectories(architecture: String) -> [String] {
+        [sourcesDirectory(architecture: architecture), testsDirectory(architecture: architecture)]
+    }
+    /// The architectures whose bindings are committed under `root` (folders of `Sources/KVMBindings/Generated`).
+    public static func committedArchitectures(under root: String) -> [String] {
+        let directory = root + "/" + sourcesDirectory(architecture: "")
+        return ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+            .filter { FileManager.default.fileExists(atPath: directory + $0 + "/KVMBindings.manifest.json") }.sorted()
+    }
+
+    /// `linux/kvm.h` → `LinuxKVMRecords`, `asm/kvm.h` → `ArchKVMRecords`, `asm/ptrace.h` → `ArchPtraceRecords`.
+    static func recordsFileName(header: String) -> String {
+        let parts = header.split(separator: "/").map(String.init)
+        let directory = parts.count > 1 ? parts[0] : ""
+        let stem = (parts.last ?? header).replacingOccurrences(of: ".h", with: "")
+        let prefix = directory == "asm" ? "Arch" : SwiftNames.typeName(directory.replacingOccurrences(of: "-", with: "_"))
+        return prefix + SwiftNames.typeName(stem) + "Records"
+    }
 
     public func generate(headerLines: [Substring]) throws(BindgenError) -> [GeneratedFile] {
         let architecture = model.triple.architecture
@@ -33,7 +54,8 @@ public struct BindingsGenerator {
             do {
                 ioctls.append(try ResolvedIoctl.resolve(ioctl, plans: plansByTag, sections: sections))
             } catch .argumentUnavailable(let reason) {
-                model.skipped.append(SkippedMacro(name: ioctl.name, reason: "`\(ioctl.definition)`: \(reason)", location: ioctl.location))
+                model.skipped.append(
+                    SkippedDeclaration(name: ioctl.name, kind: .ioctl, reason: "`\(ioctl.definition)`: \(reason)", location: ioctl.location))
             }
         }
         model.ioctls = ioctls.map(\.ioctl)
@@ -53,14 +75,13 @@ public struct BindingsGenerator {
                     plan, count: plan.record.tag.flatMap { FlexibleArrayCounts.table[$0] }, into: &source)
                 source.line()
             }
-            let name = file == "linux/kvm.h" ? "LinuxKVMRecords.swift" : "ArchKVMRecords.swift"
-            files.append(swiftFile(name, imports: [], body: source, input: file))
+            files.append(swiftFile(Self.recordsFileName(header: file), imports: [], body: source, input: file))
         }
-        files.append(swiftFile("Constants.swift", imports: [], body: constants.source, input: model.header.path))
-        files.append(swiftFile("Ioctls.swift", imports: [], body: IoctlRenderer().renderDescriptors(ioctls), input: model.header.path))
+        files.append(swiftFile("Constants", imports: [], body: constants.source, input: model.header.path))
+        files.append(swiftFile("Ioctls", imports: [], body: IoctlRenderer().renderDescriptors(ioctls), input: model.header.path))
         files.append(
             swiftFile(
-                "IoctlWrappers.swift", imports: ["SystemPackage"], body: IoctlRenderer().renderWrappers(ioctls),
+                "IoctlWrappers", imports: ["SystemPackage"], body: IoctlRenderer().renderWrappers(ioctls),
                 input: model.header.path))
         files.append(
             GeneratedFile(
@@ -74,13 +95,18 @@ public struct BindingsGenerator {
                 constants.expressions[constant.name].map { (constant.name, $0) }
             },
             architecture: architecture)
-        var tableFile = swiftFile("SwiftLayoutTable.swift", imports: ["@testable import KVMBindings"], body: table, input: model.header.path)
-        tableFile.path = Self.testsDirectory(architecture: architecture) + "/SwiftLayoutTable.swift"
+        var tableFile = swiftFile("SwiftLayoutTable", imports: ["@testable import KVMBindings"], body: table, input: model.header.path)
+        tableFile.path = Self.testsDirectory(architecture: architecture) + "/"
+            + Self.swiftFileName("SwiftLayoutTable", architecture: architecture)
         files.append(tableFile)
         return files
     }
 
-    private func swiftFile(_ name: String, imports: [String], body: SwiftSource, input: String) -> GeneratedFile {
+    /// `Constants.arm64.swift`: one target holds every architecture's files, and SwiftPM needs their
+    /// names to differ (it names object files after them).
+    static func swiftFileName(_ base: String, architecture: String) -> String { "\(base).\(architecture).swift" }
+
+    private func swiftFile(_ base: String, imports: [String], body: SwiftSource, input: String) -> GeneratedFile {
         var text = """
             // DO NOT EDIT. Generated by kvm-bindgen from \(input) (header set \(model.header.set), \
             version \(model.header.version), KVM headers sha256 \(model.header.sha256)) for \(model.triple.triple).
@@ -97,6 +123,9 @@ public struct BindingsGenerator {
         while trimmed.hasSuffix("\n") { trimmed.removeLast() }
         text += trimmed.isEmpty ? "" : trimmed + "\n"
         text += "\n#endif\n"
-        return GeneratedFile(path: Self.sourcesDirectory(architecture: model.triple.architecture) + "/" + name, contents: text)
+        let architecture = model.triple.architecture
+        return GeneratedFile(
+            path: Self.sourcesDirectory(architecture: architecture) + "/" + Self.swiftFileName(base, architecture: architecture),
+            contents: text)
     }
 }

@@ -38,6 +38,25 @@ public enum AtomicWriter {
         }
     }
 
+    /// Files under `directories` (relative to `root`) that `files` does not contain: left over from an
+    /// earlier generation (the generated directories hold nothing else).
+    public static func leftovers(_ files: [GeneratedFile], in directories: [String], under root: String) -> [String] {
+        let generated = Set(files.map(\.path))
+        return directories.flatMap { directory in
+            ((try? FileManager.default.contentsOfDirectory(atPath: root + "/" + directory)) ?? [])
+                .filter { !$0.hasPrefix(".") }.map { directory + "/" + $0 }
+        }.filter { !generated.contains($0) }.sorted()
+    }
+
+    /// Removes a file left over from an earlier generation.
+    public static func remove(_ path: String, under root: String) throws(BindgenError) {
+        do {
+            try FileManager.default.removeItem(atPath: root + "/" + path)
+        } catch {
+            throw .outputFailed("cannot remove \(root)/\(path): \(error)")
+        }
+    }
+
     /// The paths among `files` whose contents on disk differ from the generated ones (or are missing).
     public static func differences(_ files: [GeneratedFile], under root: String) -> [String] {
         files.filter { file in

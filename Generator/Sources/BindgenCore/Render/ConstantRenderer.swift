@@ -31,7 +31,7 @@ struct ConstantRenderer {
                 while !used.insert(name).inserted { name += "_" }
                 let escaped = SwiftNames.escape(name)
                 body.documentation(Self.documentation(constant))
-                body.line("public static let \(escaped): \(Self.swiftType(cType: constant.cType)) = \(Self.literal(constant.value, hex: false))")
+                body.line("@inlinable public static var \(escaped): \(Self.swiftType(cType: constant.cType)) { \(Self.literal(constant.value, hex: false)) }")
                 expressions[constant.name] = "KVMConstants.\(escaped)"
             }
         }
@@ -51,7 +51,7 @@ struct ConstantRenderer {
         let conformances = isFlags ? "OptionSet, Hashable, Sendable" : "RawRepresentable, Hashable, Sendable, CustomStringConvertible"
         source.block("public struct \(group.typeName): \(conformances)") { body in
             body.line("public var rawValue: \(group.rawType)")
-            body.line("public init(rawValue: \(group.rawType)) { self.rawValue = rawValue }")
+            body.line("@inlinable public init(rawValue: \(group.rawType)) { self.rawValue = rawValue }")
             var used: Set<String> = []
             var named: [(Int128, String)] = []
             for constant in members {
@@ -60,7 +60,7 @@ struct ConstantRenderer {
                 let escaped = SwiftNames.escape(name)
                 body.line()
                 body.documentation(Self.documentation(constant))
-                body.line("public static let \(escaped) = \(group.typeName)(rawValue: \(Self.literal(constant.value, hex: isFlags)))")
+                body.line("@inlinable public static var \(escaped): \(group.typeName) { \(group.typeName)(rawValue: \(Self.literal(constant.value, hex: isFlags))) }")
                 expressions[constant.name] = "\(group.typeName).\(escaped).rawValue"
                 named.append((constant.value, constant.name))
             }

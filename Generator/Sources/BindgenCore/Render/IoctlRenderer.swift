@@ -18,11 +18,15 @@ struct IoctlRenderer {
             for (index, resolved) in ioctls.enumerated() {
                 if index > 0 { body.line() }
                 body.documentation(documentation(resolved))
-                body.line("public static let \(resolved.swiftName) = \(descriptorType(resolved))(")
-                body.indented { arguments in
-                    arguments.line("request: 0x\(String(resolved.ioctl.request, radix: 16, uppercase: true)), name: \"\(resolved.ioctl.name)\",")
-                    arguments.line("fileDescriptorKinds: [\(resolved.fds.map { ".\($0.rawValue)" }.joined(separator: ", "))], direction: .\(resolved.direction.rawValue))")
+                body.line("@inlinable public static var \(resolved.swiftName): \(descriptorType(resolved)) {")
+                body.indented { $0.line("\(descriptorType(resolved))(") }
+                body.indented { outer in
+                    outer.indented { arguments in
+                        arguments.line("request: 0x\(String(resolved.ioctl.request, radix: 16, uppercase: true)), name: \"\(resolved.ioctl.name)\",")
+                        arguments.line("fileDescriptorKinds: [\(resolved.fds.map { ".\($0.rawValue)" }.joined(separator: ", "))], direction: .\(resolved.direction.rawValue))")
+                    }
                 }
+                body.line("}")
             }
         }
         return source
@@ -125,7 +129,7 @@ struct IoctlRenderer {
         case .fileDescriptor(nil):
             lines.append("return FileDescriptor(rawValue: \(call))")
         }
-        let signature = "public func \(resolved.swiftName)(\(parameters)) throws(KVMIoctlError)"
+        let signature = "@inlinable public func \(resolved.swiftName)(\(parameters)) throws(KVMIoctlError)"
             + (returnType.map { " -> \($0)" } ?? "")
         return (signature, lines)
     }

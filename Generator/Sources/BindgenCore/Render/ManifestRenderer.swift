@@ -42,7 +42,7 @@ struct ManifestRenderer {
         let skippedRows: [JSON] = model.skipped.map { skipped in
             .object([
                 ("c", .string(skipped.name)),
-                ("kind", .string(skipped.reason.contains("_IO") ? "ioctl" : "constant")),
+                ("kind", .string(skipped.kind.rawValue)),
                 ("reason", .string(skipped.reason)), ("location", .string(skipped.location.description)),
             ])
         }

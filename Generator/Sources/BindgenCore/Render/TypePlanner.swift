@@ -18,8 +18,11 @@ struct TypePlanner {
         var flexibleArrays: [(cPath: String, offset: Int, element: CType)] = []
 
         for member in record.members {
-            if member.type.size == 0 {
-                flexibleArrays += Self.flexibleArrays(in: member, baseOffset: 0, prefix: "")
+            // A flexible array, or a member holding them, ends the record; other members of size 0
+            // (an empty struct: riscv64's `kvm_guest_debug.arch`) are members like any other.
+            let flexible = member.type.size == 0 ? Self.flexibleArrays(in: member, baseOffset: 0, prefix: "") : []
+            if !flexible.isEmpty {
+                flexibleArrays += flexible
                 continue
             }
             let property: String
@@ -267,7 +270,8 @@ struct TypePlanner {
         let offset = baseOffset + member.byteOffset
         let path = member.name.map { prefix + $0 } ?? String(prefix.dropLast())
         switch member.type {
-        case .flexibleArray(let element):
+        case .flexibleArray(let element), .array(let element, count: 0):
+            // `T name[0]` is the GNU spelling of a flexible array member (the 5.10 and 6.1 headers use it).
             return [(path, offset, element)]
         case .inlineRecord(let record):
             let childPrefix = member.name.map { prefix + $0 + "." } ?? prefix

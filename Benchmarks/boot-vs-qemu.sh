@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Side by side, in one run: `boot` and QEMU's microvm machine booting the same Debian cloud kernel with the
+# same initramfs and the same command line, as an uncompressed vmlinux (PVH) and as a bzImage. For each
+# run: seconds from process start to the kernel banner ("Linux version") and to "printk: console
+# [ttyS0] enabled", then the VMM's memory beside the guest's (VmRSS minus the resident part of the guest
+# RAM mapping, from /proc/PID/smaps), sampled when the console line arrives; the run is then ended.
+# Runs are interleaved (boot, QEMU, boot, QEMU, ...) so both see the same machine load.
+#
+#   Benchmarks/boot-vs-qemu.sh   (REPEAT=N rounds, default 1; RUN_TIMEOUT seconds per run, default 1500;
+#                                 FORMATS="pvh bzimage" by default, either alone to save time)
+#
+# Uses the images Scripts/boot-linux.sh prepares in BOOT_WORK (it runs it with --prepare-only first);
+# installs qemu-system-x86 if missing. On a host whose KVM emulates kernel code (PVM) every boot is
+# slow; the ratios are what matter.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=${BOOT_WORK:-/tmp/swift-kvm-boot}
+BOOT_WORK="$work" "$root/Scripts/boot-linux.sh" --prepare-only
+command -v qemu-system-x86_64 >/dev/null 2>&1 ||
+    { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 >/dev/null; }
+if [ -z "${BOOT_BIN:-}" ]; then
+    (cd "$root" && swift build -c release --product boot >/dev/null)
+    BOOT_BIN=$(cd "$root" && swift build -c release --show-bin-path)/boot
+fi
+extra=$("$BOOT_BIN" --probe-only)
+cmdline="console=ttyS0 earlyprintk=ttyS0 reboot=k panic=1 $extra"
+memory=${BOOT_MEMORY:-256}
+echo "boot-vs-qemu: $(qemu-system-x86_64 --version | head -1); kernel $(cat "$work/kernel-package"); ${memory} MiB, 1 vCPU"
+echo "boot-vs-qemu: command line (both): $cmdline"
+
+exec python3 - "$BOOT_BIN" "$work" "$cmdline" "$memory" "${REPEAT:-1}" "${RUN_TIMEOUT:-1500}" "${FORMATS:-pvh bzimage}" <<'PYTHON'
+import os, signal, subprocess, sys, time
+
+boot, work, cmdline, memory, repeat, timeout = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
+formats = sys.argv[7].split()
+initrd = os.path.join(work, "initramfs.cpio.gz")
+
+def smaps_memory(pid):
+    """(total RSS, RSS of the guest RAM, private memory) in KiB, from /proc/PID/smaps. Guest RAM = the
+    mappings of at least `memory` MiB; private = Private_Clean + Private_Dirty outside guest RAM."""
+    total = guest = private = 0
+    size = 0
+    try:
+        with open(f"/proc/{pid}/smaps") as smaps:
+            for line in smaps:
+                if line.startswith("Size:"):
+                    size = int(line.split()[1])
+                elif line.startswith("Rss:"):
+                    rss = int(line.split()[1])
+                    total += rss
+                    if size >= memory * 1024:
+                        guest += rss
+                elif line.startswith(("Private_Clean:", "Private_Dirty:")) and size < memory * 1024:
+                    private += int(line.split()[1])
+    except OSError:
+        return None
+    return total, guest, private
+
+def qemu_command(kernel, cpu):
+    return ["qemu-system-x86_64", "-M", "microvm", "-enable-kvm", "-cpu", cpu, "-m", str(memory), "-smp", "1",
+            "-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio", "-no-reboot",
+            "-kernel", kernel, "-initrd", initrd, "-append", cmdline]
+
+def measure(name, command, log):
+    start = time.monotonic()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    banner = console = None
+    memory_sample = None
+    lines = []
+    os.set_blocking(process.stdout.fileno(), True)
+    deadline = start + timeout
+    import selectors
+    selector = selectors.DefaultSelector()
+    selector.register(process.stdout, selectors.EVENT_READ)
+    buffer = b""
+    while time.monotonic() < deadline:
+        if not selector.select(timeout=1.0):
+            if process.poll() is not None:
+                break
+            continue
+        chunk = os.read(process.stdout.fileno(), 65536)
+        if not chunk:
+            break
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            now = time.monotonic() - start
+            text = line.decode("utf-8", "replace")
+            lines.append(f"{now:9.3f} {text}")
+            if banner is None and "Linux version" in text:
+                banner = now
+            if console is None and "printk: console [ttyS0] enabled" in text:
+                console = now
+                memory_sample = smaps_memory(process.pid)
+        if console is not None:
+            break
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    with open(log, "w") as out:
+        out.write("\n".join(lines) + "\n")
+    return banner, console, memory_sample, lines
+
+def fmt(value):
+    return f"{value:8.1f} s" if value is not None else "       - "
+
+results = {}
+qemu_cpu = "host"
+for round_index in range(repeat):
+    for label, kernel in (("vmlinux (PVH)", os.path.join(work, "vmlinux")), ("bzImage", os.path.join(work, "vmlinuz"))):
+        tag = "pvh" if "PVH" in label else "bzimage"
+        if tag not in formats:
+            continue
+        boot_run = measure("boot", [boot, "--kernel", kernel, "--initrd", initrd, "--cmdline", cmdline, "--memory", str(memory),
+                                    "--timeout", str(int(timeout))], os.path.join(work, f"bench-boot-{tag}-{round_index}.log"))
+        qemu_run = measure("qemu", qemu_command(kernel, qemu_cpu), os.path.join(work, f"bench-qemu-{tag}-{round_index}.log"))
+        if qemu_run[0] is None and any("failed to set MSR" in line or "kvm_buf_set_msrs" in line for line in qemu_run[3]):
+            qemu_cpu = "host,-arch-capabilities"  # this host's KVM refuses IA32_ARCH_CAPABILITIES with -cpu host
+            qemu_run = measure("qemu", qemu_command(kernel, qemu_cpu), os.path.join(work, f"bench-qemu-{tag}-{round_index}.log"))
+        results.setdefault(label, []).append((boot_run, qemu_run))
+        for name, run in (("boot", boot_run), (f"qemu -M microvm -cpu {qemu_cpu}", qemu_run)):
+            sample = run[2]
+            mem = (f"RSS {sample[0]} KiB, guest RAM resident {sample[1]} KiB, VMM overhead {sample[0] - sample[1]} KiB"
+                   f" ({sample[2]} KiB private)") if sample else "memory not sampled"
+            print(f"  round {round_index + 1} {label:14} {name:36} banner {fmt(run[0])}  console {fmt(run[1])}  {mem}", flush=True)
+
+print("\nboot-vs-qemu: medians (boot / QEMU):")
+def median(values):
+    values = sorted(v for v in values if v is not None)
+    return values[len(values) // 2] if values else None
+for label, runs in results.items():
+    row = []
+    for index, what in ((0, "banner"), (1, "console enabled")):
+        b = median([r[0][index] for r in runs])
+        q = median([r[1][index] for r in runs])
+        ratio = f"{b / q:.2f}x" if b and q else "n/a"
+        row.append(f"{what}: boot {fmt(b).strip()} vs QEMU {fmt(q).strip()} = {ratio}")
+    overhead_b = median([r[0][2][0] - r[0][2][1] for r in runs if r[0][2]])
+    overhead_q = median([r[1][2][0] - r[1][2][1] for r in runs if r[1][2]])
+    private_b = median([r[0][2][2] for r in runs if r[0][2]])
+    private_q = median([r[1][2][2] for r in runs if r[1][2]])
+    row.append(f"VMM overhead (RSS minus guest RAM): boot {overhead_b} KiB vs QEMU {overhead_q} KiB;"
+               f" private: boot {private_b} KiB vs QEMU {private_q} KiB")
+    print(f"  {label}: " + "; ".join(row))
+PYTHON

@@ -1,0 +1,53 @@
+// `--dry-run`: load the kernel into guest memory exactly as for a real boot, then print the plan and
+// hex dumps of every structure the VMM wrote, instead of running anything. Needs no /dev/kvm (guest
+// memory is plain anonymous memory), so it shows, and the tests check, what a kernel would be given.
+//
+// Output, one item per line: `format F`, `entry ADDR`, `argument ADDR`, `kernel START END`,
+// `initrd ADDR SIZE`, `cmdline TEXT`, then `dump NAME ADDR HEX` for the zero page or start_info (with
+// its module list and memmap), the command line, the GDT, the page tables' first entries, the ACPI
+// tables and the first bytes at the entry point.
+
+import KVM
+
+enum DryRun {
+    static func report(plan: BootPlan, memory: GuestMemory, map: MemoryMap, acpi: ACPITables, commandLine: String) -> String {
+        var lines: [String] = []
+        switch plan.format {
+        case .bzImage(let version): lines.append("format bzImage \(hex(version, digits: 4))")
+        case .pvh: lines.append("format pvh")
+        }
+        lines.append("mode \(plan.mode == .longMode64 ? "64-bit" : "32-bit")")
+        lines.append("entry \(hex(plan.entry))")
+        lines.append("argument \(hex(plan.argument))")
+        lines.append("kernel \(hex(plan.kernel.start)) \(hex(plan.kernel.end))")
+        if let initrd = plan.initrd { lines.append("initrd \(hex(initrd.address)) \(initrd.size)") } else { lines.append("initrd none") }
+        lines.append("cmdline \(commandLine)")
+        func dump(_ name: String, _ address: UInt64, _ count: Int) {
+            let bytes = (try? memory.readBytes(at: GuestAddress(address), count: count)) ?? []
+            lines.append("dump \(name) \(hex(address)) " + bytes.map { hex($0, digits: 2).dropFirst(2) }.joined())
+        }
+        switch plan.format {
+        case .bzImage: dump("zeropage", GuestLayout.zeroPage, ZeroPage.size)
+        case .pvh:
+            dump("startinfo", GuestLayout.startInfo, PVHStartInfo.size)
+            dump("modlist", GuestLayout.moduleList, plan.initrd == nil ? 0 : PVHStartInfo.moduleEntrySize)
+            dump("memmap", GuestLayout.memoryMap, PVHStartInfo.memoryMapEntrySize * map.entries.count)
+        }
+        dump("cmdline", GuestLayout.commandLine, commandLine.utf8.count + 1)
+        dump("gdt", GuestLayout.gdt, 0x30)
+        if plan.mode == .longMode64 { dump("pml4", GuestLayout.pml4, 8) }
+        dump("acpi", acpi.rsdpAddress, acpi.blob.count)
+        dump("code", plan.entry, 64)
+        return lines.joined(separator: "\n")
+    }
+
+    /// Guest memory without a VM: the same slots, as plain mappings.
+    static func memory(for map: MemoryMap) throws -> GuestMemory {
+        var memory = GuestMemory()
+        for (slot, range) in map.slots.enumerated() {
+            let mapping = try MemoryMapping(byteCount: Int(range.size))
+            try memory.insert(GuestMemoryRegion(slot: UInt32(slot), guestBase: GuestAddress(range.address), mapping: mapping))
+        }
+        return memory
+    }
+}

@@ -1,0 +1,107 @@
+// Kernel-mode int3 on a host whose KVM emulates CPL0 code and cannot emulate int3 (it reports an
+// emulation failure): the VMM performs the exception delivery the CPU would have done, through the
+// guest's own IDT. 64-bit mode only, which is where Linux uses int3 (text_poke_bp, static calls,
+// kprobes): read gate 3, pick the stack (IST from the TSS, or the current one), push SS, RSP,
+// RFLAGS, CS and the address after the int3, clear TF/NT/RF (and IF for an interrupt gate), jump.
+// On hardware virtualization the guest's int3 never reaches the VMM and this never runs.
+//
+// The same host's emulator also lacks `fwait` (0x9B), which Linux executes after x87 state changes:
+// with no unmasked x87 exception pending (FSW.ES clear) it does nothing, so the VMM steps over it.
+
+import KVM
+import KVMBindings
+
+enum EmulationFallback {
+    enum Outcome: Equatable {
+        case delivered(handler: UInt64)
+        /// An instruction with no effect here (`fwait` with no x87 exception pending) was stepped over.
+        case steppedOver(UInt8)
+        /// Not an instruction handled here (or not at CPL0 in 64-bit mode): a real failure.
+        case notHandled
+        /// An int3, but its delivery would fault (explains why).
+        case undeliverable(String)
+    }
+
+    static let int3: UInt8 = 0xCC
+    static let fwait: UInt8 = 0x9B
+    static let vector: UInt64 = 3
+
+    /// Finishes the instruction at RIP if it is one handled here (int3: deliver #BP; fwait: step over),
+    /// at CPL0 in 64-bit mode.
+    /// `instructionBytes`: what KVM reported with the emulation failure (may be empty).
+    static func complete(on vcpu: VCPU, memory: GuestMemory, instructionBytes: [UInt8]) -> Outcome {
+        guard var registers = try? vcpu.registers(), var special = try? vcpu.specialRegisters() else {
+            return .undeliverable("cannot read the vCPU's registers")
+        }
+        guard special.efer & CPUSetup.eferLMA != 0, special.cs.l == 1, special.cs.selector & 3 == 0 else { return .notHandled }
+        let opcode = instructionBytes.first ?? GuestPageWalk.read(registers.rip, count: 1, special: special, memory: memory, vcpu: vcpu).first
+        if opcode == fwait, let fpu = try? vcpu.fpu(), fpu.fsw & 0x80 == 0 {
+            registers.rip &+= 1
+            guard (try? vcpu.setRegisters(registers)) != nil else { return .undeliverable("KVM_SET_REGS failed") }
+            return .steppedOver(fwait)
+        }
+        guard opcode == int3 else { return .notHandled }
+
+        guard UInt64(special.idt.limit) >= vector * 16 + 15 else { return .undeliverable("IDT limit \(special.idt.limit) excludes vector 3") }
+        let gate = GuestPageWalk.read(special.idt.base + vector * 16, count: 16, special: special, memory: memory, vcpu: vcpu)
+        guard gate.count == 16 else { return .undeliverable("IDT entry 3 at \(hex(special.idt.base + 48)) is not mapped") }
+        let reader = ByteReader(gate)
+        let attributes = gate[5]
+        let gateType = attributes & 0xF
+        guard attributes & 0x80 != 0, gateType == 0xE || gateType == 0xF else {
+            return .undeliverable("IDT entry 3 is not a present interrupt or trap gate (attributes \(hex(attributes)))")
+        }
+        let handler = UInt64(reader.read(UInt16.self, at: 0)!) | UInt64(reader.read(UInt16.self, at: 6)!) << 16
+            | UInt64(reader.read(UInt32.self, at: 8)!) << 32
+        let selector = reader.read(UInt16.self, at: 2)!
+        let ist = UInt64(gate[4] & 0x7)
+
+        var stack = registers.rsp
+        if ist != 0 {
+            let slot = GuestPageWalk.read(special.tr.base + 0x24 + (ist - 1) * 8, count: 8, special: special, memory: memory, vcpu: vcpu)
+            guard slot.count == 8, let value = ByteReader(slot).read(UInt64.self, at: 0) else {
+                return .undeliverable("TSS IST\(ist) is not readable")
+            }
+            stack = value
+        }
+        stack &= ~0xF
+        var frame = ByteBuffer()
+        frame.append(registers.rip &+ 1)  // the return address: after the int3
+        frame.append(UInt64(special.cs.selector))
+        frame.append(registers.rflags)
+        frame.append(registers.rsp)
+        frame.append(UInt64(special.ss.selector))
+        let top = stack &- UInt64(frame.count)
+        guard GuestPageWalk.write(frame.bytes, at: top, special: special, memory: memory, vcpu: vcpu) else {
+            return .undeliverable("the exception stack at \(hex(top)) is not mapped")
+        }
+        if selector != special.cs.selector {
+            guard let code = codeSegment(selector, special: special, memory: memory, vcpu: vcpu) else {
+                return .undeliverable("gate selector \(hex(selector)) is not a 64-bit code segment")
+            }
+            special.cs = code
+            guard (try? vcpu.setSpecialRegisters(special)) != nil else { return .undeliverable("KVM_SET_SREGS failed") }
+        }
+        var flags = registers.rflags & ~(1 << 8 | 1 << 14 | 1 << 16 | 1 << 17)  // TF, NT, RF, VM
+        if gateType == 0xE { flags &= ~(1 << 9) }  // interrupt gate: IF off
+        registers.rflags = flags
+        registers.rsp = top
+        registers.rip = handler
+        guard (try? vcpu.setRegisters(registers)) != nil else { return .undeliverable("KVM_SET_REGS failed") }
+        return .delivered(handler: handler)
+    }
+
+    /// The 64-bit code segment `selector` names in the GDT.
+    private static func codeSegment(_ selector: UInt16, special: KVMSRegs, memory: GuestMemory, vcpu: VCPU) -> KVMSegment? {
+        let index = UInt64(selector & ~7)
+        guard selector & 4 == 0, index + 7 <= UInt64(special.gdt.limit) else { return nil }
+        let bytes = GuestPageWalk.read(special.gdt.base + index, count: 8, special: special, memory: memory, vcpu: vcpu)
+        guard bytes.count == 8, let raw = ByteReader(bytes).read(UInt64.self, at: 0) else { return nil }
+        let flags = UInt16(truncatingIfNeeded: (raw >> 40) & 0xF0FF)
+        let descriptor = SegmentDescriptor(
+            flags: flags, base: UInt32(truncatingIfNeeded: (raw >> 16) & 0xFF_FFFF | (raw >> 32) & 0xFF00_0000),
+            limit: UInt32(truncatingIfNeeded: raw & 0xFFFF | (raw >> 32) & 0xF_0000))
+        guard flags & 0x18 == 0x18, flags & 0x2000 != 0 else { return nil }  // code, L
+        return descriptor.segment(selector: selector)
+    }
+}

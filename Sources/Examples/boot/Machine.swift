@@ -1,0 +1,130 @@
+// The running machine: the VM, its console and devices, and how it ends. Every vCPU thread reports
+// the outcome that ends the machine (the first one wins) and every other vCPU is stopped.
+
+import Glibc
+import KVM
+
+final class Machine: @unchecked Sendable {
+    // @unchecked: the mutable state is guarded by `lock`; the rest is immutable or Sendable.
+
+    /// How a run ended.
+    enum Outcome {
+        case powerOff(String)
+        case reset(String)
+        case guestFailure(summary: String, details: String)
+        case timeout(seconds: Double)
+        case hostError(String)
+    }
+
+    let vm: VirtualMachine
+    let console: Console
+    let options: Options
+    let plan: BootPlan
+    let cpuid: CPUIDPolicy
+    let supportedCPUID: CPUIDEntries
+    let supportedMSRs: Set<UInt32>
+
+    private let lock = Lock()
+    private(set) var outcome: Outcome?
+    private var stoppers: [VCPUStopper] = []
+    private var configured = 0
+    private var released = false
+    /// Per-vCPU lines describing where each stopped vCPU was (for timeouts).
+    private(set) var stopLocations: [String] = []
+    private(set) var statistics = ExitStatistics()
+
+    init(
+        vm: VirtualMachine, console: Console, options: Options, plan: BootPlan, cpuid: CPUIDPolicy,
+        supportedCPUID: CPUIDEntries, supportedMSRs: Set<UInt32>
+    ) {
+        self.vm = vm
+        self.console = console
+        self.options = options
+        self.plan = plan
+        self.cpuid = cpuid
+        self.supportedCPUID = supportedCPUID
+        self.supportedMSRs = supportedMSRs
+    }
+
+    /// Ends the run with `outcome` (unless one was already reported) and stops every vCPU.
+    func finish(_ outcome: Outcome) {
+        lock.withLock {
+            if self.outcome == nil { self.outcome = outcome }
+            for stopper in stoppers { stopper.stop() }
+            lock.broadcast()
+        }
+    }
+
+    /// The outcome so far (nil while running), read under the lock.
+    var currentOutcome: Outcome? { lock.withLock { outcome } }
+
+    /// Called by each vCPU thread once its vCPU is configured; returns when all are (so no vCPU runs
+    /// before every other one exists and has its CPUID), or false if the run already ended.
+    func vcpuReady(_ stopper: VCPUStopper?) -> Bool {
+        lock.withLock {
+            if let stopper { stoppers.append(stopper) }
+            configured += 1
+            lock.broadcast()
+            while !released && outcome == nil { lock.wait(until: nil) }
+            if outcome != nil { stopper?.stop() }
+            return outcome == nil
+        }
+    }
+
+    func record(stopLocation: String) { lock.withLock { stopLocations.append(stopLocation) } }
+    func merge(_ counts: ExitStatistics) { lock.withLock { statistics.add(counts) } }
+
+    /// Runs `options.cpus` vCPU threads and waits for the outcome (or the timeout).
+    func run() -> Outcome {
+        var threads: [SpawnedThread] = []
+        for index in 0..<options.cpus {
+            guard let thread = spawn(stackSize: 1 << 20, { [self] in
+                var vcpuThread = VCPUThread(machine: self, index: index)
+                vcpuThread.run()
+            }) else {
+                finish(.hostError("cannot start the thread for vCPU \(index)"))
+                break
+            }
+            threads.append(thread)
+        }
+        let deadline = options.timeoutSeconds.map { monotonicNow() + $0 }
+        lock.withLock {
+            while configured < threads.count && outcome == nil { lock.wait(until: nil) }
+            released = true
+            lock.broadcast()
+            while outcome == nil {
+                if let deadline, monotonicNow() >= deadline {
+                    outcome = .timeout(seconds: options.timeoutSeconds ?? 0)
+                    for stopper in stoppers { stopper.stop() }
+                    break
+                }
+                lock.wait(until: deadline)
+            }
+        }
+        for thread in threads { thread.join() }
+        console.flush()
+        return lock.withLock { outcome! }
+    }
+}
+
+/// Exit counts, summed over vCPUs (printed with --verbose).
+struct ExitStatistics {
+    var portIO = 0
+    var mmio = 0
+    var int3Delivered = 0
+    var steppedOver = 0
+    var other = 0
+
+    mutating func add(_ other: ExitStatistics) {
+        portIO += other.portIO
+        mmio += other.mmio
+        int3Delivered += other.int3Delivered
+        steppedOver += other.steppedOver
+        self.other += other.other
+    }
+
+    var summary: String {
+        "exits: \(portIO) port I/O, \(mmio) MMIO, \(other) other; \(int3Delivered) kernel int3 delivered and "
+            + "\(steppedOver) fwait stepped over by the VMM"
+    }
+}

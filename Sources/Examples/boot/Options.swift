@@ -1,0 +1,100 @@
+// Command-line options, parsed by hand (no Foundation, no ArgumentParser: the VMM stays small).
+
+struct Options: Equatable {
+    static let usage = """
+        usage: boot --kernel PATH [--initrd PATH] [--cmdline STR] [--memory MiB] [--cpus N]
+                    [--timeout SECONDS] [--cpuid-clear LEAF[.SUBLEAF].REG.BIT]... [--no-probe]
+                    [--no-emulation-fallback] [--report-memory] [--verbose] [--dry-run]
+               boot --probe-only
+
+          --kernel PATH        a bzImage (64-bit boot protocol) or an uncompressed vmlinux with a PVH note
+          --initrd PATH        an initramfs, passed as the ramdisk (bzImage) or PVH module 0
+          --cmdline STR        kernel command line (default: "\(Options.defaultCommandLine)")
+          --memory MiB         guest RAM (default \(Options.defaultMemoryMiB))
+          --cpus N             vCPUs, 1-255 (default 1)
+          --timeout SECONDS    stop the guest and exit 124 after this long (default: none)
+          --cpuid-clear BIT    hide a CPUID bit, e.g. 1.ecx.26 (XSAVE) or 7.0.ebx.5; repeatable
+          --no-probe           do not probe KVM's emulator (keeps XSAVE/CX16 even where it cannot run them)
+          --no-emulation-fallback
+                               where KVM cannot emulate a kernel int3 or fwait, fail instead of delivering
+                               the #BP through the guest's IDT (int3) or stepping over it (fwait)
+          --report-memory      print the VMM's RSS, the guest memory touched and their difference at exit
+          --verbose            print the boot plan and exit statistics to stderr
+          --probe-only         print the kernel parameters this host's KVM needs (from the emulator probe;
+                               empty on hardware virtualization) and exit
+          --dry-run            load everything into (plain) guest memory, print the plan and the boot
+                               structures in hex, and exit without running (needs no /dev/kvm)
+
+        exit status: 0 guest powered off or reset, 1 guest failure (or kernel panic), 2 usage,
+                     3 host or load error, 124 timeout
+        """
+    static let defaultCommandLine = "console=ttyS0 reboot=k panic=1"
+    static let defaultMemoryMiB = 256
+
+    var kernelPath = ""
+    var initrdPath: String?
+    var commandLine = Options.defaultCommandLine
+    var memoryMiB = Options.defaultMemoryMiB
+    var cpus = 1
+    var timeoutSeconds: Double?
+    var cpuidClears: [CPUIDPolicy.Clear] = []
+    var probeEmulator = true
+    var emulationFallback = true
+    var reportMemory = false
+    var verbose = false
+    var dryRun = false
+    var probeOnly = false
+
+    struct Failure: Error, Equatable, CustomStringConvertible {
+        var description: String
+    }
+
+    init() {}
+
+    /// Parses `arguments` (without the program name).
+    init(arguments: [String]) throws(Failure) {
+        var index = 0
+        func value(_ name: String) throws(Failure) -> String {
+            index += 1
+            guard index < arguments.count else { throw Failure(description: "\(name) needs a value") }
+            return arguments[index]
+        }
+        func number(_ name: String) throws(Failure) -> Int {
+            let text = try value(name)
+            guard let number = Int(text), number > 0 else { throw Failure(description: "\(name): \"\(text)\" is not a positive number") }
+            return number
+        }
+        while index < arguments.count {
+            let argument = arguments[index]
+            switch argument {
+            case "--kernel": kernelPath = try value(argument)
+            case "--initrd": initrdPath = try value(argument)
+            case "--cmdline": commandLine = try value(argument)
+            case "--memory": memoryMiB = try number(argument)
+            case "--cpus": cpus = try number(argument)
+            case "--timeout":
+                let text = try value(argument)
+                guard let seconds = Double(text), seconds > 0 else { throw Failure(description: "--timeout: \"\(text)\" is not a positive number") }
+                timeoutSeconds = seconds
+            case "--cpuid-clear":
+                let text = try value(argument)
+                guard let clear = CPUIDPolicy.Clear(text) else {
+                    throw Failure(description: "--cpuid-clear: \"\(text)\" is not LEAF[.SUBLEAF].REG.BIT (e.g. 1.ecx.26)")
+                }
+                cpuidClears.append(clear)
+            case "--no-probe": probeEmulator = false
+            case "--no-emulation-fallback": emulationFallback = false
+            case "--report-memory": reportMemory = true
+            case "--verbose", "-v": verbose = true
+            case "--dry-run": dryRun = true
+            case "--probe-only": probeOnly = true
+            case "--help", "-h": throw Failure(description: "")
+            default: throw Failure(description: "unknown argument \"\(argument)\"")
+            }
+            index += 1
+        }
+        guard !kernelPath.isEmpty || probeOnly else { throw Failure(description: "--kernel is required") }
+        guard (1...255).contains(cpus) else { throw Failure(description: "--cpus must be 1-255") }
+        guard memoryMiB >= 16, memoryMiB <= 1 << 20 else { throw Failure(description: "--memory must be 16 MiB - 1 TiB") }
+    }
+}

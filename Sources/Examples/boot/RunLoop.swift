@@ -1,0 +1,176 @@
+// One vCPU's thread: create the vCPU here (a VCPU belongs to the thread that runs it), give it its
+// CPUID, MSRs, FPU and LAPIC state (and, for the boot CPU, the entry state), then run it and answer
+// its exits until the machine ends. Secondary vCPUs stay in KVM's wait-for-SIPI state until Linux
+// starts them through the in-kernel LAPIC (INIT, SIPI).
+
+import KVM
+import KVMBindings
+
+struct VCPUThread {
+    let machine: Machine
+    let index: Int
+    private var counts = ExitStatistics()
+    private var i8042 = I8042()
+    private let sleepControl = ACPISleepControl()
+
+    init(machine: Machine, index: Int) {
+        self.machine = machine
+        self.index = index
+    }
+
+    mutating func run() {
+        let vcpu: VCPU
+        do {
+            vcpu = try machine.vm.createVCPU(id: UInt(index))
+            try configure(vcpu)
+        } catch {
+            machine.finish(.hostError("vCPU \(index) setup: \(error)"))
+            _ = machine.vcpuReady(nil)
+            return
+        }
+        guard machine.vcpuReady(vcpu.stopper) else { return }
+        loop(vcpu)
+        machine.merge(counts)
+    }
+
+    private func configure(_ vcpu: VCPU) throws {
+        try vcpu.setCPUID(machine.cpuid.entries(for: index, cpuCount: machine.options.cpus, from: machine.supportedCPUID))
+        let refused = CPUSetup.setBootMSRs(on: vcpu, supported: machine.supportedMSRs)
+        if machine.options.verbose, !refused.isEmpty, index == 0 {
+            FailureReport.printError("boot: KVM refused boot MSRs " + refused.map { hex($0) }.joined(separator: ", "))
+        }
+        try vcpu.setFPU(CPUSetup.fpu())
+        try vcpu.setLAPIC(CPUSetup.configureLINTs(try vcpu.lapic()))
+        guard index == 0 else { return }  // application processors wait for INIT/SIPI
+        try vcpu.setSpecialRegisters(CPUSetup.specialRegisters(try vcpu.specialRegisters(), mode: machine.plan.mode))
+        try vcpu.setRegisters(CPUSetup.registers(entry: machine.plan.entry, mode: machine.plan.mode, argument: machine.plan.argument))
+    }
+
+    private mutating func loop(_ vcpu: VCPU) {
+        while true {
+            let exit: VCPUExit
+            do {
+                exit = try vcpu.run()
+            } catch {
+                fail(vcpu, "KVM_RUN failed: \(error)")
+                return
+            }
+            switch exit {
+            case .io(let io):
+                counts.portIO += 1
+                if !portIO(io, vcpu) { return }
+            case .mmio(let access):
+                counts.mmio += 1
+                if !access.isWrite { vcpu.completeMMIORead(UInt64.max) }  // nothing is mapped there
+            case .interrupted:
+                continue
+            case .stopped:
+                if case .timeout = machine.currentOutcome {
+                    machine.record(stopLocation: "vCPU \(index): " + stoppedAt(vcpu))
+                }
+                return
+            case .internalError(let error):
+                if machine.options.emulationFallback {
+                    switch EmulationFallback.complete(on: vcpu, memory: machine.vm.memory, instructionBytes: error.instructionBytes) {
+                    case .delivered:
+                        counts.int3Delivered += 1
+                        continue
+                    case .steppedOver:
+                        counts.steppedOver += 1
+                        continue
+                    case .undeliverable(let reason):
+                        fail(vcpu, "KVM could not emulate a kernel int3, and it cannot be delivered: \(reason)")
+                        return
+                    case .notHandled:
+                        break
+                    }
+                }
+                fail(vcpu, "KVM \(error) (the instruction at RIP could not be run or emulated)")
+                return
+            case .shutdown:
+                let notices = machine.console.kernelNotices
+                if notices.contains(.panic) {
+                    fail(vcpu, "the kernel panicked (see the console), then reset the machine by a triple fault")
+                } else if notices.last == .restarting {
+                    machine.finish(.reset("the guest reset the machine (triple fault after \"reboot: Restarting system\")"))
+                } else {
+                    fail(vcpu, "triple fault (KVM_EXIT_SHUTDOWN): the guest took an exception it could not handle")
+                }
+                return
+            case .systemEvent(let event):
+                switch event.type {
+                case .shutdown: machine.finish(.powerOff("the guest powered off (KVM system event)"))
+                case .reset: machine.finish(.reset("the guest reset the machine (KVM system event)"))
+                default: fail(vcpu, "KVM system event \(event.type) \(event.data)")
+                }
+                return
+            case .failEntry(let reason, let cpu):
+                fail(vcpu, "KVM_EXIT_FAIL_ENTRY: the CPU refused the guest state (hardware reason \(hex(reason)), cpu \(cpu))")
+                return
+            case .halt:
+                fail(vcpu, "the guest halted with interrupts it can never receive (hlt exit)")
+                return
+            default:
+                counts.other += 1
+                fail(vcpu, "unexpected exit \(exit)")
+                return
+            }
+        }
+    }
+
+    /// Answers a port access; false when it ended the machine.
+    private mutating func portIO(_ io: PortIO, _ vcpu: VCPU) -> Bool {
+        if io.direction == .out {
+            let data = io.count == 1 && io.size == 1 ? [UInt8(truncatingIfNeeded: io.value)] : ((try? vcpu.portIOData()) ?? [])
+            for element in stride(from: 0, to: data.count, by: io.size) {
+                if !write(port: io.port, value: data[element]) { return false }
+            }
+            return true
+        }
+        var bytes: [UInt8] = []
+        for _ in 0..<io.count {
+            let value = read(port: io.port)
+            bytes.append(value)
+            bytes += [UInt8](repeating: io.size > 1 ? 0xFF : value, count: io.size - 1)
+        }
+        try? vcpu.completePortInput(bytes: bytes)
+        return true
+    }
+
+    private func read(port: UInt16) -> UInt8 {
+        if Console.handles(port) { return machine.console.read(port: port) }
+        if port == I8042.dataPort || port == I8042.commandPort { return i8042.read(port: port) }
+        if port == ACPITables.sleepControlPort || port == ACPITables.sleepStatusPort { return 0 }
+        return 0xFF  // nothing there: the bus floats high
+    }
+
+    /// Returns false when the write ended the machine.
+    private func write(port: UInt16, value: UInt8) -> Bool {
+        if Console.handles(port) {
+            machine.console.write(port: port, value: value)
+        } else if i8042.write(port: port, value: value) == .reset {
+            if machine.console.kernelNotices.contains(.panic) {
+                machine.finish(.guestFailure(summary: "the kernel panicked (see the console), then reset the machine", details: ""))
+            } else {
+                machine.finish(.reset("the guest reset the machine (i8042 reset command)"))
+            }
+            return false
+        } else if sleepControl.write(port: port, value: value) == .powerOff {
+            machine.finish(.powerOff("the guest powered off (ACPI S5)"))
+            return false
+        }
+        return true
+    }
+
+    private func fail(_ vcpu: VCPU, _ summary: String) {
+        let details = FailureReport.dump(vcpu: vcpu, memory: machine.vm.memory)
+        machine.finish(.guestFailure(summary: "vCPU \(index): \(summary)", details: details))
+    }
+
+    private func stoppedAt(_ vcpu: VCPU) -> String {
+        guard let registers = try? vcpu.registers(), let special = try? vcpu.specialRegisters() else { return "state unreadable" }
+        let mp = (try? vcpu.mpState()).map { "\($0)" } ?? "?"
+        return "RIP \(hex(registers.rip)) CPL \(special.cs.selector & 3) mp-state \(mp); "
+            + FailureReport.codeLine(rip: registers.rip, special: special, memory: machine.vm.memory, vcpu: vcpu)
+    }
+}

@@ -1,0 +1,154 @@
+// boot: a Linux VMM on the KVM runtime, small enough to read in one sitting.
+//
+// How it boots a kernel, file by file:
+//
+// 1. Options.swift parses `--kernel PATH [--initrd PATH] [--cmdline STR] [--memory MiB] [--cpus N]
+//    [--timeout SECONDS] [--cpuid-clear LEAF.REG.BIT]...` by hand.
+// 2. Below: open /dev/kvm, create the VM with KVM's in-kernel irqchip (PIC, IOAPIC, one LAPIC per vCPU)
+//    and PIT, and back guest RAM with memory slots laid out by E820.swift (RAM below 640 KiB and from
+//    1 MiB, the EBDA and BIOS area reserved, a hole below 4 GiB for the IOAPIC and LAPICs).
+// 3. ACPI.swift builds RSDP → XSDT → FADT (hardware-reduced, with reset and sleep registers) → DSDT
+//    (`\_S5_`) and the MADT (a LAPIC per vCPU, the IOAPIC), so Linux finds every vCPU and can power off.
+// 4. KernelLoader.swift recognizes the kernel: a bzImage (BootParams.swift: setup header checks, the
+//    zero page with e820, command line and initrd; 64-bit entry at load + 0x200, RSI = zero page) or
+//    an ELF vmlinux (ELFLoader.swift: PT_LOAD segments, the PVH note; PVHStartInfo.swift: start_info,
+//    memmap, initrd module; 32-bit entry, EBX = start_info). Files are read by ImageSource.swift
+//    straight into guest memory.
+// 5. CPUID.swift gives each vCPU the host's supported CPUID with its own APIC id and topology, minus
+//    the bits `--cpuid-clear` names and those EmulatorProbe.swift finds this host's KVM cannot run at
+//    CPL0 (on hosts where KVM emulates kernel code; hardware virtualization passes every probe).
+// 6. Machine.swift starts one thread per vCPU (RunLoop.swift); CPUSetup.swift sets GDT, page tables,
+//    control registers, MSRs, FPU and the LAPIC's LINT pins. vCPU 0 starts at the kernel's entry; the
+//    others wait in KVM for the INIT/SIPI Linux sends through the in-kernel LAPIC.
+// 7. Exits are answered in RunLoop.swift: COM1 (Console.swift over Serial.swift's 16550A, IRQ 4) prints
+//    to stdout; the i8042 reset command, the ACPI S5 write, a triple fault after "reboot: Restarting
+//    system" and KVM's system events end the run cleanly (I8042.swift). Where KVM's emulator cannot
+//    run a kernel int3, the #BP is delivered through the guest's IDT, and an fwait is stepped over
+//    (EmulationFallback.swift). Any other failure prints the registers and the instruction bytes at
+//    RIP (FailureReport.swift, translated by GuestPageWalk.swift) and ends the run with status 1.
+// 8. `--timeout` stops every vCPU and reports where each one was; `--report-memory` prints the VMM's
+//    resident memory minus the guest's (MemoryReport.swift); `--dry-run` prints what would be booted
+//    and the structures written for it, without /dev/kvm (DryRun.swift).
+//
+// Exit status: 0 the guest powered off or reset, 1 guest failure or kernel panic, 2 usage error,
+// 3 host or load error, 124 timeout.
+
+import Glibc
+import KVM
+import KVMBindings
+
+func fatal(_ message: String, status: Int32) -> Never {
+    FailureReport.printError("boot: " + message)
+    exit(status)
+}
+
+let options: Options
+do {
+    options = try Options(arguments: Array(CommandLine.arguments.dropFirst()))
+} catch {
+    if !error.description.isEmpty { FailureReport.printError("boot: \(error.description)") }
+    FailureReport.printError(Options.usage)
+    exit(error.description.isEmpty ? 0 : 2)
+}
+
+func verbose(_ message: @autoclosure () -> String) {
+    if options.verbose { FailureReport.printError("boot: " + message()) }
+}
+
+if options.probeOnly {
+    do {
+        let system = try KVMSystem()
+        let probe = EmulatorProbe.run(system: system, supported: try system.supportedCPUID())
+        print((probe?.kernelParameters ?? []).joined(separator: " "))
+        exit(0)
+    } catch {
+        fatal("\(error)", status: 3)
+    }
+}
+
+if options.dryRun {
+    do {
+        let map = MemoryMap(ramSize: UInt64(options.memoryMiB) << 20)
+        let memory = try DryRun.memory(for: map)
+        let acpi = ACPITables(base: GuestLayout.acpiBase, cpuCount: options.cpus)
+        let kernel = try FileSource(path: options.kernelPath)
+        let initrd = try options.initrdPath.map { path throws in try FileSource(path: path) }
+        let plan = try KernelLoader.load(
+            kernel: kernel, initrd: initrd, commandLine: options.commandLine, memory: memory, map: map, acpi: acpi)
+        print(DryRun.report(plan: plan, memory: memory, map: map, acpi: acpi, commandLine: options.commandLine))
+        exit(0)
+    } catch {
+        fatal("\(error)", status: 3)
+    }
+}
+
+let machine: Machine
+do {
+    let system = try KVMSystem()
+    let supportedCPUID = try system.supportedCPUID()
+
+    // CPUID policy: the user's clears, plus what this host's KVM cannot emulate at CPL0.
+    var cpuid = CPUIDPolicy(clears: options.cpuidClears)
+    var commandLine = options.commandLine
+    if options.probeEmulator {
+        let started = monotonicNow()
+        if let probe = EmulatorProbe.run(system: system, supported: supportedCPUID) {
+            cpuid.clears = probe.defaultClears + cpuid.clears
+            for parameter in probe.kernelParameters where !commandLine.split(separator: " ").contains(Substring(parameter)) {
+                commandLine += " " + parameter
+            }
+            let failed = probe.failed.isEmpty ? "none" : probe.failed.joined(separator: ", ")
+            verbose("emulator probe (\(Int((monotonicNow() - started) * 1e3)) ms): KVM cannot run at CPL0: \(failed)")
+        }
+    }
+    if !cpuid.clears.isEmpty { verbose("CPUID bits cleared: " + cpuid.clears.map(\.description).joined(separator: " ")) }
+
+    let vm = try system.createVM()
+    try? vm.setTSSAddress(0xFFFB_D000)  // Intel: three pages KVM needs for real mode; unused elsewhere
+    try vm.createIRQChip()
+    try vm.createPIT2(flags: 1)  // KVM_PIT_SPEAKER_DUMMY: port 0x61 handled in the kernel too
+
+    let map = MemoryMap(ramSize: UInt64(options.memoryMiB) << 20)
+    for (slot, range) in map.slots.enumerated() {
+        try vm.mapMemory(slot: UInt32(slot), at: GuestAddress(range.address), size: Int(range.size))
+    }
+    verbose("e820: " + map.entries.map(\.description).joined(separator: ", "))
+    let acpi = ACPITables(base: GuestLayout.acpiBase, cpuCount: options.cpus)
+    verbose("ACPI: " + acpi.tables.map { "\($0.signature) \(hex($0.address))" }.joined(separator: ", "))
+
+    let kernel = try FileSource(path: options.kernelPath)
+    let initrd = try options.initrdPath.map { path throws in try FileSource(path: path) }
+    let plan = try KernelLoader.load(
+        kernel: kernel, initrd: initrd, commandLine: commandLine, memory: vm.memory, map: map, acpi: acpi)
+    verbose(plan.summary)
+    verbose("command line: \(commandLine)")
+
+    let console = Console(vm: vm)
+    machine = Machine(
+        vm: vm, console: console, options: options, plan: plan, cpuid: cpuid, supportedCPUID: supportedCPUID,
+        supportedMSRs: Set(try system.msrIndexList()))
+    startConsoleInput(console)
+} catch {
+    fatal("\(error)", status: 3)
+}
+
+let outcome = machine.run()
+verbose(machine.statistics.summary)
+if options.reportMemory { FailureReport.printError("boot: " + MemoryReport.measure(memory: machine.vm.memory).summary) }
+
+switch outcome {
+case .powerOff(let reason), .reset(let reason):
+    FailureReport.printError("boot: \(reason)")
+    exit(0)
+case .guestFailure(let summary, let details):
+    FailureReport.printError("boot: guest failure: \(summary)\n\(details)")
+    exit(1)
+case .timeout(let seconds):
+    var text = "boot: timeout: the guest was still running after \(seconds) s"
+    if machine.console.kernelNotices.contains(.panic) { text += " (the kernel had panicked)" }
+    for location in machine.stopLocations { text += "\n  \(location)" }
+    FailureReport.printError(text)
+    exit(124)
+case .hostError(let message):
+    fatal(message, status: 3)
+}

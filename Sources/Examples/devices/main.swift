@@ -1,0 +1,237 @@
+// devices: two vCPUs on two threads, talking to two emulated devices.
+//
+// How it works:
+//
+// 1. The VM gets KVM's in-kernel interrupt controllers (KVM_CREATE_IRQCHIP: the PC's 8259A PICs, the
+//    I/O APIC, a local APIC per vCPU) before any vCPU exists, and one 64 KiB memory slot holding both
+//    guest programs (Guests.swift, 16-bit real mode).
+// 2. The devices live in this program:
+//    - a 16550A UART at ports 0x3F8-0x3FF (COM1, Serial16550A.swift): the guest's `in`/`out` there exit
+//      to us (KVM_EXIT_IO) and go to the UART model. Its output goes to stdout; its input comes from
+//      stdin, which the main thread polls (never blocking a vCPU) and hands over whenever the guest is
+//      ready for it (MCR.RTS set, room in the FIFO). Its interrupt output drives IRQ 4 of the in-kernel
+//      PIC (KVM_IRQ_LINE); KVM then delivers vector 0x0C to vCPU 0 by itself. When stdin ends, the
+//      UART drops carrier detect, as a modem does when the other end hangs up.
+//    - a "mailbox" at guest-physical 0xD0000 (Mailbox.swift), where no memory slot is: every access
+//      exits (KVM_EXIT_MMIO). A vCPU posts values to it and reports DONE.
+//    The UART and the mailbox lock their state (Mutex): both vCPU threads and the stdin thread use them.
+// 3. vCPU 0 sets up the PIC and the UART, prints a banner and sleeps in `sti; hlt` (with the in-kernel
+//    irqchip, `hlt` waits inside KVM for an interrupt instead of exiting). Each IRQ 4 runs its handler:
+//    echo every received byte upper-cased; on a carrier drop, say goodbye and report to DONE how many
+//    bytes it echoed. vCPU 1 meanwhile posts the Fibonacci numbers below 2^16 to the mailbox and
+//    reports to DONE how many the mailbox counted.
+// 4. Each vCPU is created on the thread that runs it (a VCPU is not Sendable; the VirtualMachine is).
+//    vCPU 1 is an application processor: with an in-kernel irqchip it would wait for INIT/SIPI, so it
+//    is set runnable directly (KVM_SET_MP_STATE).
+// 5. At the end the VMM checks what the mailbox got against the same numbers computed in Swift.
+//
+// Usage: echo hello | devices      (or run it in a terminal, type lines, end with Ctrl-D)
+import Glibc
+import KVM
+import KVMBindings
+import Synchronization
+
+/// Writes `bytes` to stdout at once (the UART's output and our own lines share it, unbuffered).
+func writeOut(_ bytes: [UInt8]) {
+    var offset = 0
+    while offset < bytes.count {
+        let written = bytes[offset...].withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress, $0.count) }
+        if written < 0 && errno == EINTR { continue }
+        guard written > 0 else { return }
+        offset += written
+    }
+}
+
+func say(_ line: String) { writeOut(Array((line + "\n").utf8)) }
+
+/// Starts `body` on a new POSIX thread (so that each vCPU has a thread of its own for its whole life).
+func startThread(_ body: @escaping @Sendable () -> Void) -> pthread_t {
+    final class Box {
+        let body: @Sendable () -> Void
+        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    }
+    var thread = pthread_t()
+    let box = Unmanaged.passRetained(Box(body)).toOpaque()
+    let result = pthread_create(&thread, nil, { argument in
+        Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue().body()
+        return nil
+    }, box)
+    precondition(result == 0, "pthread_create failed: \(result)")
+    return thread
+}
+
+/// The VM and its devices: what the vCPU threads share with the main thread.
+final class Machine: Sendable {
+    let vm: VirtualMachine
+    let serial: Serial16550A
+    let mailbox = Mailbox()
+    /// Set by each vCPU thread when it ends, with its exit counts, or its error.
+    let outcomes = Mutex<[UInt: Result<[String: Int], VMMError>]>([:])
+    /// Each vCPU's stopper, for the main thread's timeout.
+    let stoppers = Mutex<[UInt: VCPUStopper]>([:])
+
+    init(vm: VirtualMachine, serial: Serial16550A) {
+        self.vm = vm
+        self.serial = serial
+    }
+
+    func finished(_ id: UInt) -> Bool { outcomes.withLock { $0[id] != nil } }
+}
+
+/// A count that several threads update.
+final class Counter: Sendable {
+    let value = Atomic<Int>(0)
+}
+
+struct VMMError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// The body of a vCPU thread: create vCPU `id`, start it in real mode at `entry`, and serve its exits
+/// until it reports DONE to the mailbox.
+func runVCPU(_ id: UInt, entry: UInt64, stackTop: UInt64, on machine: Machine) {
+    var exits: [String: Int] = [:]
+    let outcome: Result<[String: Int], VMMError>
+    do {
+        let vcpu = try machine.vm.createVCPU(id: id)
+        machine.stoppers.withLock { $0[id] = vcpu.stopper }
+        if id != 0 { try vcpu.setMPState(.runnable) }
+        var special = try vcpu.specialRegisters()
+        for segment in [\KVMSRegs.cs, \.ds, \.es, \.ss] as [WritableKeyPath<KVMSRegs, KVMSegment>] {
+            special[keyPath: segment].base = 0      // the reset state has CS base 0xFFFF0000
+            special[keyPath: segment].selector = 0
+        }
+        try vcpu.setSpecialRegisters(special)
+        var registers = KVMRegs()
+        registers.rip = entry
+        registers.rsp = stackTop
+        registers.rflags = 0x2
+        try vcpu.setRegisters(registers)
+
+        serving: while true {
+            let reason = try vcpu.run()
+            switch reason {
+            case .io(let io) where io.port >= COM1.base && io.port < COM1.base + 8 && io.size == 1:
+                exits["port I/O (UART)", default: 0] += 1
+                if io.direction == .out {
+                    machine.serial.write(offset: io.port - COM1.base, UInt8(truncatingIfNeeded: io.value))
+                } else {
+                    try vcpu.completePortInput(UInt32(machine.serial.read(offset: io.port - COM1.base)))
+                }
+            case .mmio(let access) where access.address >= Layout.mailbox && access.address < Layout.mailbox + Mailbox.size:
+                exits["MMIO (mailbox)", default: 0] += 1
+                let offset = access.address - Layout.mailbox
+                if access.isWrite {
+                    if machine.mailbox.write(offset: offset, access.value, from: id) { break serving }
+                } else {
+                    vcpu.completeMMIORead(machine.mailbox.read(offset: offset))
+                }
+            case .interrupted:
+                continue
+            case .stopped:
+                throw VMMError(description: "timed out")
+            default:
+                let rip = (try? vcpu.registers().rip).map { "0x" + String($0, radix: 16) } ?? "?"
+                throw VMMError(description: "unexpected exit at rip \(rip): \(reason)")
+            }
+        }
+        outcome = .success(exits)
+    } catch let error as VMMError {
+        outcome = .failure(error)
+    } catch {
+        outcome = .failure(VMMError(description: "\(error)"))
+    }
+    machine.outcomes.withLock { $0[id] = outcome }
+}
+
+/// Feeds stdin to the UART until stdin ends (or vCPU 0 is gone). Polls, so it never blocks for long,
+/// and hands bytes over only while the guest is ready for them.
+func pumpStandardInput(to machine: Machine) {
+    var pending: [UInt8] = []
+    var ended = false
+    while !machine.finished(0) {
+        if !pending.isEmpty {
+            if machine.serial.isReadyToReceive { pending.removeFirst(machine.serial.receive(pending)) }
+            if !pending.isEmpty {
+                usleep(1000)  // the guest has not taken the last bytes yet
+                continue
+            }
+        }
+        if ended { return }
+        var descriptor = pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)
+        guard poll(&descriptor, 1, 50) > 0 else { continue }
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let count = read(STDIN_FILENO, &buffer, buffer.count)
+        if count > 0 {
+            pending += buffer[0..<count]
+        } else if count == 0 || (errno != EINTR && errno != EAGAIN) {
+            ended = true
+        }
+    }
+}
+
+do {
+    let kvm = try KVMSystem()
+    let vm = try kvm.createVM()
+    try vm.createIRQChip()
+    _ = try vm.mapMemory(slot: 0, at: 0, size: Layout.memorySize)
+    try vm.memory.write(bytes: uartProgram().assembled(), at: GuestAddress(Layout.uartProgram))
+    try vm.memory.write(bytes: workerProgram().assembled(), at: GuestAddress(Layout.workerProgram))
+
+    let interruptsRaised = Counter()
+    let serial = Serial16550A(
+        transmit: { byte in writeOut([byte]) },
+        setInterrupt: { level in
+            if level { interruptsRaised.value.add(1, ordering: .relaxed) }
+            do { try vm.setIRQLine(COM1.irq, level: level) } catch { say("devices: IRQ \(COM1.irq): \(error)") }
+        })
+    let machine = Machine(vm: vm, serial: serial)
+
+    say("devices: vCPU 0 runs a UART echo (IRQ \(COM1.irq)), vCPU 1 posts to a mailbox at 0xD0000")
+    let threads = [
+        startThread { runVCPU(0, entry: Layout.uartProgram, stackTop: Layout.uartStackTop, on: machine) },
+        startThread { runVCPU(1, entry: Layout.workerProgram, stackTop: Layout.workerStackTop, on: machine) },
+    ]
+
+    pumpStandardInput(to: machine)
+    serial.setModemInputs([.clearToSend, .dataSetReady])  // carrier gone: the other end hung up
+
+    // Give the guest 10 s to finish, then stop whatever still runs.
+    var waited = 0
+    while !(machine.finished(0) && machine.finished(1)) && waited < 1000 {
+        usleep(10_000)
+        waited += 1
+    }
+    for (id, stopper) in machine.stoppers.withLock({ $0 }) where !machine.finished(id) { stopper.stop() }
+    for thread in threads { pthread_join(thread, nil) }
+
+    // Report and check.
+    var failed = false
+    let outcomes = machine.outcomes.withLock { $0 }
+    let results = machine.mailbox.results
+    for id in [UInt(0), 1] {
+        switch outcomes[id] {
+        case .success(let exits):
+            let counts = exits.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+            say("vCPU \(id) done, result \(results[id].map(String.init) ?? "none"); exits: \(counts)")
+        case .failure(let error):
+            say("vCPU \(id) failed: \(error)")
+            failed = true
+        case nil:
+            say("vCPU \(id) did not finish")
+            failed = true
+        }
+    }
+    var expected: [UInt64] = [0, 1]
+    while expected.count < fibonacciCount { expected.append(expected[expected.count - 1] + expected[expected.count - 2]) }
+    let posted = machine.mailbox.posted
+    let verified = posted == expected && results[1] == UInt64(fibonacciCount)
+    say("mailbox: vCPU 1 posted \(posted.count) values: \(posted.map(String.init).joined(separator: " "))")
+    say("mailbox: \(verified ? "verified" : "MISMATCH"): the first \(fibonacciCount) Fibonacci numbers")
+    say("uart: vCPU 0 echoed \(results[0].map(String.init) ?? "no") bytes;"
+        + " IRQ \(COM1.irq) raised \(interruptsRaised.value.load(ordering: .relaxed)) time(s)")
+    if failed || !verified { exit(1) }
+} catch {
+    say("devices: \(error)")
+    exit(1)
+}
