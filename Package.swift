@@ -35,8 +35,10 @@ let package = Package(
         // MARK: Examples (executable documentation, built only on the public runtime API)
         .executableTarget(name: "hello", dependencies: ["KVM"], path: "Sources/Examples/hello"),
         .executableTarget(name: "boot", dependencies: ["KVM"], path: "Sources/Examples/boot"),
-        .executableTarget(name: "long-mode", dependencies: ["KVM"], path: "Sources/Examples/long-mode"),
-        .executableTarget(name: "devices", dependencies: ["KVM"], path: "Sources/Examples/devices"),
+        .executableTarget(name: "long-mode", dependencies: ["KVM", "ExampleSupport"], path: "Sources/Examples/long-mode"),
+        .executableTarget(name: "devices", dependencies: ["KVM", "ExampleSupport"], path: "Sources/Examples/devices"),
+        // The hand-assembler the examples share, so that each example's guest code reads the same way.
+        .target(name: "ExampleSupport", path: "Sources/Examples/ExampleSupport"),
 
         // MARK: Generator
         .systemLibrary(name: "CClang", path: "Generator/CClang"),

@@ -1,3 +1,4 @@
+import ExampleSupport
 /// Where everything lives in the guest: one 64 KiB slot at guest-physical 0; both vCPUs run in 16-bit
 /// real mode with every segment register 0, so an address is its offset.
 enum Layout {

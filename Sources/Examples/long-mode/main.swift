@@ -27,6 +27,7 @@
 //
 // Usage: long-mode [N]   (count the primes below N; default 3000000)
 import Glibc
+import ExampleSupport
 import KVM
 import KVMBindings
 
