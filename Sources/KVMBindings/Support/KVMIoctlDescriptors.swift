@@ -20,15 +20,39 @@ public enum KVMIoctlDirection: String, Sendable, Hashable {
 }
 
 /// What every ioctl descriptor knows about itself.
-public protocol KVMIoctlDescriptor: Sendable {
+public struct KVMIoctlInfo: Sendable, Hashable {
     /// The full request number, as clang evaluated the header's macro.
-    var request: UInt { get }
+    public let request: UInt
     /// The C name, e.g. `KVM_GET_REGS`.
-    var name: String { get }
+    public let name: String
     /// The fd kinds it applies to.
-    var fileDescriptorKinds: KVMFileDescriptorKinds { get }
+    public let fileDescriptorKinds: KVMFileDescriptorKinds
     /// The real direction of its argument.
-    var direction: KVMIoctlDirection { get }
+    public let direction: KVMIoctlDirection
+
+    @inlinable
+    public init(request: UInt, name: String, fileDescriptorKinds: KVMFileDescriptorKinds, direction: KVMIoctlDirection) {
+        self.request = request
+        self.name = name
+        self.fileDescriptorKinds = fileDescriptorKinds
+        self.direction = direction
+    }
+}
+
+/// An ioctl descriptor: its `KVMIoctlInfo`, and a `perform` method that depends on its argument kind.
+public protocol KVMIoctlDescriptor: Sendable {
+    var info: KVMIoctlInfo { get }
+}
+
+extension KVMIoctlDescriptor {
+    /// The full request number, as clang evaluated the header's macro.
+    @inlinable public var request: UInt { info.request }
+    /// The C name, e.g. `KVM_GET_REGS`.
+    @inlinable public var name: String { info.name }
+    /// The fd kinds it applies to.
+    @inlinable public var fileDescriptorKinds: KVMFileDescriptorKinds { info.fileDescriptorKinds }
+    /// The real direction of its argument.
+    @inlinable public var direction: KVMIoctlDirection { info.direction }
 }
 
 /// The `ioctl(2)` shim every descriptor uses; maps failure to `KVMIoctlError`. Inlinable and
@@ -53,17 +77,11 @@ func kvmIoctl(_ fd: FileDescriptor, request: UInt, name: String, _ argument: Uns
 
 /// An ioctl whose third argument is absent or an integer passed by value.
 public struct KVMValueIoctl: KVMIoctlDescriptor {
-    public let request: UInt
-    public let name: String
-    public let fileDescriptorKinds: KVMFileDescriptorKinds
-    public let direction: KVMIoctlDirection
+    public let info: KVMIoctlInfo
 
     @inlinable
     public init(request: UInt, name: String, fileDescriptorKinds: KVMFileDescriptorKinds, direction: KVMIoctlDirection) {
-        self.request = request
-        self.name = name
-        self.fileDescriptorKinds = fileDescriptorKinds
-        self.direction = direction
+        info = KVMIoctlInfo(request: request, name: name, fileDescriptorKinds: fileDescriptorKinds, direction: direction)
     }
 
     /// Issues the ioctl on `fd` with `value` as its argument; returns the kernel's result.
@@ -77,17 +95,11 @@ public struct KVMValueIoctl: KVMIoctlDescriptor {
 
 /// An ioctl whose argument is a pointer to a structure chosen by a sub-command (e.g. `KVM_MEMORY_ENCRYPT_OP`).
 public struct KVMPointerIoctl: KVMIoctlDescriptor {
-    public let request: UInt
-    public let name: String
-    public let fileDescriptorKinds: KVMFileDescriptorKinds
-    public let direction: KVMIoctlDirection
+    public let info: KVMIoctlInfo
 
     @inlinable
     public init(request: UInt, name: String, fileDescriptorKinds: KVMFileDescriptorKinds, direction: KVMIoctlDirection) {
-        self.request = request
-        self.name = name
-        self.fileDescriptorKinds = fileDescriptorKinds
-        self.direction = direction
+        info = KVMIoctlInfo(request: request, name: name, fileDescriptorKinds: fileDescriptorKinds, direction: direction)
     }
 
     /// Issues the ioctl with `argument`, which must point to the structure the sub-command expects.
@@ -99,17 +111,11 @@ public struct KVMPointerIoctl: KVMIoctlDescriptor {
 
 /// An ioctl whose argument is a pointer to an `Argument` (a mirror of a C type).
 public struct KVMTypedIoctl<Argument: BitwiseCopyable>: KVMIoctlDescriptor {
-    public let request: UInt
-    public let name: String
-    public let fileDescriptorKinds: KVMFileDescriptorKinds
-    public let direction: KVMIoctlDirection
+    public let info: KVMIoctlInfo
 
     @inlinable
     public init(request: UInt, name: String, fileDescriptorKinds: KVMFileDescriptorKinds, direction: KVMIoctlDirection) {
-        self.request = request
-        self.name = name
-        self.fileDescriptorKinds = fileDescriptorKinds
-        self.direction = direction
+        info = KVMIoctlInfo(request: request, name: name, fileDescriptorKinds: fileDescriptorKinds, direction: direction)
     }
 
     /// Issues the ioctl with the address of `argument`, which the kernel may read and write.
