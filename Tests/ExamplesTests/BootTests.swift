@@ -128,6 +128,19 @@ enum FakeKernel {
             + Array(message.utf8) + [0]  // T+26
     }
 
+    /// 64-bit: ldmxcsr then stmxcsr through SIB + disp8 memory operands; prints `message` if the value
+    /// came back, else executes ud2 (a triple fault: no IDT).
+    static func mxcsrRoundTrip64(_ message: String) -> [UInt8] {
+        let tail = printTail64(message)
+        return [0xC7, 0x44, 0x24, 0xF8, 0x80, 0x3F, 0x00, 0x00,  // 0: mov dword [rsp-8], 0x3F80 (round down, all masked)
+                0x0F, 0xAE, 0x54, 0x24, 0xF8,  // 8: ldmxcsr [rsp-8]
+                0x0F, 0xAE, 0x5C, 0x24, 0xF0,  // 13: stmxcsr [rsp-16]
+                0x8B, 0x44, 0x24, 0xF0,  // 18: mov eax, [rsp-16]
+                0x3D, 0x80, 0x3F, 0x00, 0x00,  // 22: cmp eax, 0x3F80
+                0x75, UInt8(tail.count)]  // 27: jne bad
+            + tail + [0x0F, 0x0B]  // 29: print and reset; bad: ud2
+    }
+
     /// 64-bit SMP: the boot vCPU writes a real-mode trampoline at 0x3000, starts vCPU 1 with INIT and
     /// SIPI (vector 3) through its local APIC (MMIO at 0xFEE00000), waits for the flag the trampoline
     /// sets at 0x3100 after printing "AP up", then prints `message` and resets.
@@ -429,6 +442,16 @@ extension ExampleTests {
             let output = try ExampleRunner.run("boot", arguments: ["--kernel", kernel, "--memory", "64", "--timeout", "30"])
             #expect(output.status == 0, "\(output.standardError)")
             #expect(output.standardOutput == "Linux version test: int3 handled\n", "\(output.standardError)")
+        }
+
+        /// MXCSR loads and stores at CPL0, whether the CPU runs them or the VMM completes them (hosts whose
+        /// KVM cannot emulate them).
+        @Test func mxcsrLoadAndStoreAtCPL0() throws {
+            let scratch = try BootScratch()
+            let kernel = try scratch.file("bzImage", FakeKernel.bzImage(code64: FakeKernel.mxcsrRoundTrip64("Linux version test: mxcsr round trip\n")))
+            let output = try ExampleRunner.run("boot", arguments: ["--kernel", kernel, "--memory", "64", "--timeout", "30"])
+            #expect(output.status == 0, "\(output.standardError)")
+            #expect(output.standardOutput == "Linux version test: mxcsr round trip\n", "\(output.standardError)")
         }
 
         /// The second vCPU waits in KVM (wait-for-SIPI, in-kernel LAPIC) until the first starts it.

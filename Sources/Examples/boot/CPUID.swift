@@ -54,6 +54,15 @@ struct CPUIDPolicy {
     static let smap = Clear(leaf: 7, subleaf: 0, register: .ebx, bit: 20)
     static let rdpid = Clear(leaf: 7, subleaf: 0, register: .ecx, bit: 22)
     static let rdtscp = Clear(leaf: 0x8000_0001, register: .edx, bit: 27)
+    static let pclmulqdq = Clear(leaf: 1, register: .ecx, bit: 1)
+    static let ssse3 = Clear(leaf: 1, register: .ecx, bit: 9)
+    static let sse42 = Clear(leaf: 1, register: .ecx, bit: 20)
+    static let movbe = Clear(leaf: 1, register: .ecx, bit: 22)
+    static let aes = Clear(leaf: 1, register: .ecx, bit: 25)
+    static let bmi1 = Clear(leaf: 7, subleaf: 0, register: .ebx, bit: 3)
+    static let bmi2 = Clear(leaf: 7, subleaf: 0, register: .ebx, bit: 8)
+    static let adx = Clear(leaf: 7, subleaf: 0, register: .ebx, bit: 19)
+    static let shaNI = Clear(leaf: 7, subleaf: 0, register: .ebx, bit: 29)
 
     var clears: [Clear] = []
 

@@ -6,16 +6,19 @@
 // On hardware virtualization the guest's int3 never reaches the VMM and this never runs.
 //
 // The same host's emulator also lacks `fwait` (0x9B), which Linux executes after x87 state changes:
-// with no unmasked x87 exception pending (FSW.ES clear) it does nothing, so the VMM steps over it.
+// with no unmasked x87 exception pending (FSW.ES clear) it does nothing, so the VMM steps over it;
+// and `ldmxcsr`/`stmxcsr` (0F AE /2, /3), which kernel_fpu_begin() runs: the VMM moves the 32-bit
+// value between guest memory and the FPU state (KVM_GET/SET_FPU).
 
+import Glibc
 import KVM
 import KVMBindings
 
 enum EmulationFallback {
     enum Outcome: Equatable {
         case delivered(handler: UInt64)
-        /// An instruction with no effect here (`fwait` with no x87 exception pending) was stepped over.
-        case steppedOver(UInt8)
+        /// An instruction the VMM completed itself (`fwait` stepped over, `ldmxcsr`/`stmxcsr` performed).
+        case completed(String)
         /// Not an instruction handled here (or not at CPL0 in 64-bit mode): a real failure.
         case notHandled
         /// An int3, but its delivery would fault (explains why).
@@ -26,19 +29,42 @@ enum EmulationFallback {
     static let fwait: UInt8 = 0x9B
     static let vector: UInt64 = 3
 
-    /// Finishes the instruction at RIP if it is one handled here (int3: deliver #BP; fwait: step over),
-    /// at CPL0 in 64-bit mode.
+    /// Finishes the instruction at RIP if it is one handled here (int3: deliver #BP; fwait: step over;
+    /// ldmxcsr/stmxcsr: perform), at CPL0 in 64-bit mode.
     /// `instructionBytes`: what KVM reported with the emulation failure (may be empty).
     static func complete(on vcpu: VCPU, memory: GuestMemory, instructionBytes: [UInt8]) -> Outcome {
         guard var registers = try? vcpu.registers(), var special = try? vcpu.specialRegisters() else {
             return .undeliverable("cannot read the vCPU's registers")
         }
         guard special.efer & CPUSetup.eferLMA != 0, special.cs.l == 1, special.cs.selector & 3 == 0 else { return .notHandled }
-        let opcode = instructionBytes.first ?? GuestPageWalk.read(registers.rip, count: 1, special: special, memory: memory, vcpu: vcpu).first
+        let bytes = instructionBytes.count >= 15
+            ? instructionBytes : GuestPageWalk.read(registers.rip, count: 15, special: special, memory: memory, vcpu: vcpu)
+        let opcode = bytes.first
         if opcode == fwait, let fpu = try? vcpu.fpu(), fpu.fsw & 0x80 == 0 {
             registers.rip &+= 1
             guard (try? vcpu.setRegisters(registers)) != nil else { return .undeliverable("KVM_SET_REGS failed") }
-            return .steppedOver(fwait)
+            return .completed("fwait")
+        }
+        if let decoded = InstructionDecoder.decodeTwoByteModRM(bytes, registers: registers, special: special),
+            decoded.opcode == [0x0F, 0xAE], decoded.reg & 7 == 2 || decoded.reg & 7 == 3, let address = decoded.address,
+            let current = mxcsr(of: vcpu)
+        {
+            if decoded.reg & 7 == 2 {  // ldmxcsr m32
+                let value = GuestPageWalk.read(address, count: 4, special: special, memory: memory, vcpu: vcpu)
+                guard value.count == 4, let mxcsr = ByteReader(value).read(UInt32.self, at: 0), mxcsr & 0xFFFF_0000 == 0 else {
+                    return .undeliverable("ldmxcsr operand at \(hex(address)) is unmapped or invalid")
+                }
+                guard setMXCSR(mxcsr, on: vcpu) else { return .undeliverable("MXCSR could not be set (KVM_SET_XSAVE/KVM_SET_FPU)") }
+            } else {  // stmxcsr m32
+                var value = ByteBuffer()
+                value.append(current)
+                guard GuestPageWalk.write(value.bytes, at: address, special: special, memory: memory, vcpu: vcpu) else {
+                    return .undeliverable("stmxcsr operand at \(hex(address)) is unmapped")
+                }
+            }
+            registers.rip &+= UInt64(decoded.length)
+            guard (try? vcpu.setRegisters(registers)) != nil else { return .undeliverable("KVM_SET_REGS failed") }
+            return .completed(decoded.reg & 7 == 2 ? "ldmxcsr" : "stmxcsr")
         }
         guard opcode == int3 else { return .notHandled }
 
@@ -89,6 +115,29 @@ enum EmulationFallback {
         registers.rip = handler
         guard (try? vcpu.setRegisters(registers)) != nil else { return .undeliverable("KVM_SET_REGS failed") }
         return .delivered(handler: handler)
+    }
+
+    /// MXCSR, from the XSAVE image's legacy area (offset 24) where KVM has KVM_GET_XSAVE (some hosts'
+    /// KVM_GET_FPU does not report it), else from KVM_GET_FPU.
+    static func mxcsr(of vcpu: VCPU) -> UInt32? {
+        var area = KVMFlexibleArray<KVMXSave>(capacity: 0)
+        if (try? vcpu.fileDescriptor.getXSave(&area)) != nil { return area.header.region[6] }
+        return (try? vcpu.fpu())?.mxcsr
+    }
+
+    /// Sets MXCSR through KVM_SET_XSAVE (marking SSE state present in XSTATE_BV), else KVM_SET_FPU.
+    static func setMXCSR(_ value: UInt32, on vcpu: VCPU) -> Bool {
+        var area = KVMFlexibleArray<KVMXSave>(capacity: 0)
+        if (try? vcpu.fileDescriptor.getXSave(&area)) != nil {
+            var header = area.header
+            header.region[6] = value
+            header.region[128] |= 1 << 1  // XSTATE_BV: SSE state (with MXCSR) is not in its init state
+            area.header = header
+            if (try? vcpu.fileDescriptor.setXSave(area)) != nil { return mxcsr(of: vcpu) == value }
+        }
+        guard var fpu = try? vcpu.fpu() else { return false }
+        fpu.mxcsr = value
+        return (try? vcpu.setFPU(fpu)) != nil
     }
 
     /// The 64-bit code segment `selector` names in the GDT.

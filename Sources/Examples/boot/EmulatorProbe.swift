@@ -24,6 +24,8 @@ enum EmulatorProbe {
         var kernelParameter: String
     }
 
+    static let cr4OSFXSR: UInt64 = 1 << 9
+    static let cr4OSXMMEXCPT: UInt64 = 1 << 10
     static let cr4FSGSBase: UInt64 = 1 << 16
     static let cr4OSXSAVE: UInt64 = 1 << 18
     static let cr4SMAP: UInt64 = 1 << 21
@@ -47,7 +49,22 @@ enum EmulatorProbe {
               clears: [CPUIDPolicy.rdrand], kernelParameter: "clearcpuid=rdrand"),
         Probe(name: "invpcid", code: [0x66, 0x0F, 0x38, 0x82, 0x07], cpuid: [CPUIDPolicy.invpcid],
               clears: [CPUIDPolicy.invpcid], kernelParameter: "clearcpuid=invpcid"),
+        // Instruction-set extensions Linux uses at CPL0 in kernel_fpu_begin() sections (crypto, CRCs)
+        // or in plain code (movbe, BMI, ADX in curve25519), once CPUID offers them.
+        simd("pshufb", [0x66, 0x0F, 0x38, 0x00, 0xC1], CPUIDPolicy.ssse3, "ssse3"),
+        simd("crc32", [0xF2, 0x0F, 0x38, 0xF1, 0xC1], CPUIDPolicy.sse42, "sse4_2"),
+        simd("pclmulqdq", [0x66, 0x0F, 0x3A, 0x44, 0xC1, 0x00], CPUIDPolicy.pclmulqdq, "pclmulqdq"),
+        simd("aesenc", [0x66, 0x0F, 0x38, 0xDC, 0xC1], CPUIDPolicy.aes, "aes"),
+        simd("sha256rnds2", [0x0F, 0x38, 0xCB, 0xC1], CPUIDPolicy.shaNI, "sha_ni"),
+        simd("movbe", [0x0F, 0x38, 0xF0, 0x07], CPUIDPolicy.movbe, "movbe"),
+        simd("andn", [0xC4, 0xE2, 0xF0, 0xF2, 0xC1], CPUIDPolicy.bmi1, "bmi1"),
+        simd("mulx", [0xC4, 0xE2, 0xFB, 0xF6, 0xC1], CPUIDPolicy.bmi2, "bmi2"),
+        simd("adcx", [0x66, 0x48, 0x0F, 0x38, 0xF6, 0xC1], CPUIDPolicy.adx, "adx"),
     ]
+
+    private static func simd(_ name: String, _ code: [UInt8], _ bit: CPUIDPolicy.Clear, _ flag: String) -> Probe {
+        Probe(name: name, code: code, cpuid: [bit], clears: [bit], kernelParameter: "clearcpuid=" + flag)
+    }
 
     struct Result: Equatable {
         /// The probes whose instruction KVM failed to emulate.
@@ -104,7 +121,7 @@ enum EmulatorProbe {
             try vm.memory.write(bytes: probe.code + marker, at: GuestAddress(codeAddress))
             try vm.memory.write(bytes: [UInt8](repeating: 0, count: 1024), at: GuestAddress(dataAddress))
             var special = CPUSetup.specialRegisters(try vcpu.specialRegisters(), mode: .longMode64)
-            special.cr4 |= probe.cr4
+            special.cr4 |= probe.cr4 | cr4OSFXSR | cr4OSXMMEXCPT  // SSE instructions are legal, as under Linux
             try vcpu.setSpecialRegisters(special)
             var registers = CPUSetup.registers(entry: codeAddress, mode: .longMode64, argument: 0)
             registers.rdi = dataAddress

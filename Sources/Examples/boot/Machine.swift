@@ -112,19 +112,19 @@ struct ExitStatistics {
     var portIO = 0
     var mmio = 0
     var int3Delivered = 0
-    var steppedOver = 0
+    var completedByVMM = 0
     var other = 0
 
     mutating func add(_ other: ExitStatistics) {
         portIO += other.portIO
         mmio += other.mmio
         int3Delivered += other.int3Delivered
-        steppedOver += other.steppedOver
+        completedByVMM += other.completedByVMM
         self.other += other.other
     }
 
     var summary: String {
         "exits: \(portIO) port I/O, \(mmio) MMIO, \(other) other; \(int3Delivered) kernel int3 delivered and "
-            + "\(steppedOver) fwait stepped over by the VMM"
+            + "\(completedByVMM) fwait/ldmxcsr/stmxcsr completed by the VMM"
     }
 }

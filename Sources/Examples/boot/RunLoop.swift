@@ -75,8 +75,8 @@ struct VCPUThread {
                     case .delivered:
                         counts.int3Delivered += 1
                         continue
-                    case .steppedOver:
-                        counts.steppedOver += 1
+                    case .completed:
+                        counts.completedByVMM += 1
                         continue
                     case .undeliverable(let reason):
                         fail(vcpu, "KVM could not emulate a kernel int3, and it cannot be delivered: \(reason)")
