@@ -1,7 +1,8 @@
 // What CPUID tells the guest: KVM_GET_SUPPORTED_CPUID, with each vCPU's APIC id (leaf 1 EBX[31:24],
-// the x2APIC id in leaves 0xB/0x1F EDX, AMD's 0x8000001E EAX), a flat topology (one thread per core,
-// `--cpus` cores), the hypervisor bit, and then every `--cpuid-clear leaf[.subleaf].reg.bit` and every
-// default the host needs (e.g. XSAVE hidden where KVM's emulator cannot run xrstor).
+// the x2APIC id in leaves 0xB/0x1F EDX, AMD's 0x8000001E EAX), a flat topology (one package, one
+// thread per core, `--cpus` cores: leaves 1, 0xB/0x1F, 0x80000008), the hypervisor bit, and then
+// every `--cpuid-clear leaf[.subleaf].reg.bit` and every default the host needs (e.g. XSAVE hidden
+// where KVM's emulator cannot run xrstor).
 
 import KVM
 import KVMBindings
@@ -94,6 +95,8 @@ struct CPUIDPolicy {
                     entry.ecx = entry.index
                 }
                 entry.edx = apicID
+            case 0x8000_0008:  // AMD: cores per package - 1, and the APIC id bits they use
+                entry.ecx = (entry.ecx & ~0xF0FF) | coreBits << 12 | UInt32(cpuCount - 1)
             case 0x8000_001E:
                 entry.eax = apicID
                 entry.ebx = UInt32(cpu & 0xFF)  // core id, one thread per core

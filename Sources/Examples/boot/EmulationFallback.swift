@@ -8,9 +8,9 @@
 // The same host's emulator also lacks `fwait` (0x9B), which Linux executes after x87 state changes:
 // with no unmasked x87 exception pending (FSW.ES clear) it does nothing, so the VMM steps over it;
 // and `ldmxcsr`/`stmxcsr` (0F AE /2, /3), which kernel_fpu_begin() runs: the VMM moves the 32-bit
-// value between guest memory and the FPU state (KVM_GET/SET_FPU).
+// value between guest memory and MXCSR (through KVM_GET/SET_XSAVE: on that host KVM_GET/SET_FPU do
+// not carry MXCSR).
 
-import Glibc
 import KVM
 import KVMBindings
 
