@@ -1,8 +1,8 @@
-// How much memory the VMM itself costs: the process's resident set minus the guest pages that are
-// resident (mincore over each guest mapping). What is left is the VMM: code, heap, stacks, KVM's
-// per-vCPU pages mapped into the process. Most of that is shared library code (the Swift runtime,
-// libc), shared with every other process using them; the private part (smaps_rollup's Private_*,
-// minus the guest's pages, which are private) is what this VMM alone adds.
+// How much memory the VMM itself costs: the process's resident set minus the resident part of the
+// guest RAM mappings, both from /proc/self/smaps. What is left is the VMM: code, heap, stacks, KVM's
+// per-vCPU pages mapped into the process. Most of that is library code (the Swift runtime, libc),
+// which the kernel can share with other processes or drop and reread; the dirty private part outside
+// guest RAM (heap, stacks, relocated data: Private_Dirty) is what this VMM alone pins.
 
 import Glibc
 import KVM
@@ -11,42 +11,58 @@ struct MemoryReport {
     var residentKiB: Int
     var peakResidentKiB: Int
     var guestResidentKiB: Int
-    var privateKiB: Int
+    var privateOverheadKiB: Int
     var overheadKiB: Int { residentKiB - guestResidentKiB }
-    var privateOverheadKiB: Int { privateKiB - guestResidentKiB }
 
     static func measure(memory: GuestMemory) -> MemoryReport {
-        let status = readFields("/proc/self/status")
-        let rollup = readFields("/proc/self/smaps_rollup")
-        var guestPages = 0
-        for region in memory.regions {
-            region.mapping.withUnsafeMutableBytes { buffer in
-                let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
-                var vector = [UInt8](repeating: 0, count: (buffer.count + pageSize - 1) / pageSize)
-                if mincore(buffer.baseAddress, buffer.count, &vector) == 0 {
-                    guestPages += vector.reduce(0) { $0 + Int($1 & 1) } * (pageSize / 1024)
+        let guestRanges = memory.regions.map { $0.hostAddress..<($0.hostAddress + $0.size) }
+        var resident = 0, guest = 0, privateOutside = 0
+        var inGuest = false
+        for line in readFile("/proc/self/smaps").split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard let first = fields.first else { continue }
+            if !first.hasSuffix(":") {  // a mapping's header line: "start-end perms ..."
+                let bounds = first.split(separator: "-")
+                if bounds.count == 2, let start = UInt64(bounds[0], radix: 16) {
+                    inGuest = guestRanges.contains { $0.contains(start) }
                 }
+                continue
+            }
+            guard fields.count >= 2, let kib = Int(fields[1]) else { continue }
+            switch first {
+            case "Rss:":
+                resident += kib
+                if inGuest { guest += kib }
+            case "Private_Dirty:":
+                if !inGuest { privateOutside += kib }
+            default: break
             }
         }
+        let status = fields(readFile("/proc/self/status"))
         return MemoryReport(
-            residentKiB: status["VmRSS"] ?? 0, peakResidentKiB: status["VmHWM"] ?? 0, guestResidentKiB: guestPages,
-            privateKiB: (rollup["Private_Clean"] ?? 0) + (rollup["Private_Dirty"] ?? 0))
+            residentKiB: resident, peakResidentKiB: status["VmHWM"] ?? 0, guestResidentKiB: guest,
+            privateOverheadKiB: privateOutside)
     }
 
-    /// The "kB" fields of a /proc file such as /proc/self/status.
-    static func readFields(_ path: String) -> [String: Int] {
+    /// A whole /proc file.
+    static func readFile(_ path: String) -> String {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return [:] }
+        guard fd >= 0 else { return "" }
         defer { close(fd) }
         var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
+        var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
             let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             guard count > 0 else { break }
             bytes += buffer[0..<count]
         }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The "kB" fields of a file such as /proc/self/status.
+    static func fields(_ text: String) -> [String: Int] {
         var fields: [String: Int] = [:]
-        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+        for line in text.split(separator: "\n") {
             let parts = line.split(separator: ":", maxSplits: 1)
             guard parts.count == 2, parts[1].hasSuffix("kB") else { continue }
             fields[String(parts[0])] = Int(parts[1].dropLast(2).trimmingSpaces)
@@ -55,8 +71,8 @@ struct MemoryReport {
     }
 
     var summary: String {
-        "memory: VmRSS \(residentKiB) KiB (peak \(peakResidentKiB) KiB), guest memory resident \(guestResidentKiB) KiB, "
-            + "VMM overhead \(overheadKiB) KiB (RSS minus guest), of which \(privateOverheadKiB) KiB private (the rest is shared library code)"
+        "memory: RSS \(residentKiB) KiB (peak \(peakResidentKiB) KiB), guest RAM resident \(guestResidentKiB) KiB, "
+            + "VMM overhead \(overheadKiB) KiB (RSS minus guest RAM), of which \(privateOverheadKiB) KiB private dirty (the rest is library code)"
     }
 }
 
