@@ -28,9 +28,11 @@ let package = Package(
         // MARK: Runtime (hand-written over the bindings)
         .target(
             name: "KVM",
-            dependencies: ["KVMBindings", .product(name: "SystemPackage", package: "swift-system")],
+            dependencies: ["KVMBindings", "CKVMShims", .product(name: "SystemPackage", package: "swift-system")],
             path: "Sources/KVM"
         ),
+        // What the runtime's hot path needs from C: a direct `ioctl` call and a thread-local token.
+        .target(name: "CKVMShims", path: "Sources/CKVMShims"),
 
         // MARK: Examples (executable documentation, built only on the public runtime API)
         .executableTarget(name: "hello", dependencies: ["KVM"], path: "Sources/Examples/hello"),

@@ -1,3 +1,4 @@
+import CKVMShims
 import Glibc
 import KVMBindings
 import SystemPackage
@@ -12,12 +13,16 @@ public final class VCPU {
     public let vm: VirtualMachine
     let owned: OwnedFileDescriptor<KVMVCPUKind>
     /// The `kvm_run` mapping: `runSize` bytes shared with the kernel.
-    let runPage: UnsafeMutableRawPointer
-    let runSize: Int
+    @usableFromInline let runPage: UnsafeMutableRawPointer
+    @usableFromInline let runSize: Int
     /// Stops `run()` from another thread; see `VCPUStopper` for the protocol.
     public let stopper: VCPUStopper
-    /// The thread `run()` last prepared for stops (0: none yet).
-    private var preparedThread: pthread_t = 0
+    /// The thread `run()` last prepared for stops, and its token (`ckvm_current_thread_token`). Tokens
+    /// of prepared threads start at 1 and a thread without one reads 0, so `.max` means "none yet".
+    @usableFromInline var preparedThread: pthread_t = 0
+    @usableFromInline var preparedThreadToken: UInt64 = .max
+    /// The vCPU fd's number, read on every run.
+    @usableFromInline let rawFileDescriptor: CInt
 
     /// The vCPU fd, for ioctls this type does not wrap.
     public var fileDescriptor: KVMVCPUFD { owned.typed }
@@ -26,10 +31,12 @@ public final class VCPU {
         self.vm = vm
         self.id = id
         owned = OwnedFileDescriptor(fileDescriptor)
+        rawFileDescriptor = fileDescriptor.rawValue
         runSize = vm.system.vcpuMmapSize
         guard runSize >= MemoryLayout<KVMRun>.size else {
             throw .system(KVMError(operation: "KVM_GET_VCPU_MMAP_SIZE", errno: .invalidArgument))
         }
+        lastWordOffset = UInt64(runSize - 4)  // KVMRun is far larger than 4 bytes
         // SAFETY: maps the vCPU fd's `kvm_run` area as the kernel documents (shared, read-write, offset 0,
         // KVM_GET_VCPU_MMAP_SIZE bytes); the result is checked before use and unmapped in deinit.
         let address = mmap(nil, runSize, PROT_READ | PROT_WRITE, MAP_SHARED, fileDescriptor.rawValue, 0)
@@ -57,24 +64,25 @@ public final class VCPU {
     ///
     /// - Returns: `.stopped` when `stopper.stop()` was called, `.interrupted` for other signals.
     /// - Throws: the failed ioctl (e.g. invalid guest state some kernels report as `EINVAL`).
+    ///
+    /// This is the hot path of every VMM, so it does only what a C loop does plus the stop handshake:
+    /// one thread-token compare, two atomic stores and two loads around the ioctl, and a decode of the
+    /// frequent exits (port I/O, MMIO) inline; everything else is out of line.
+    ///
+    /// Inlinable, so that a VMM's exit switch sees the decoded fields directly and drops what it does
+    /// not read.
+    @inlinable
     public func run() throws(KVMRuntimeError) -> VCPUExit {
-        let thread = pthread_self()
-        if thread != preparedThread || !KickSignalBlockedInThread.contains(stopper.signal) {
-            try prepareThreadForStops(thread)
+        if _slowPath(ckvm_current_thread_token() != preparedThreadToken) {
+            try prepareThreadForStops()
         }
-        stopper.attach(thread)
-        defer { stopper.detach() }
-        if stopper.takeRequest() { return .stopped }
-        do {
-            try fileDescriptor.run()
-        } catch {
-            guard error.errno == .interrupted || error.errno == .resourceTemporarilyUnavailable else {
-                throw KVMRuntimeError(error)
-            }
-            if stopper.takeRequest() { return .stopped }
-            stopper.drainPendingSignal()
-            return .interrupted
-        }
+        let stopper = self.stopper
+        stopper.attach(preparedThread)
+        if _slowPath(stopper.isStopRequested) { return takeStopBeforeEntry() }
+        // SAFETY: KVM_RUN takes no argument; the fd is this vCPU's, open for the object's lifetime.
+        let result = ckvm_ioctl(rawFileDescriptor, KVMIoctl.run.request, nil)
+        if _slowPath(result < 0) { return try runFailed() }
+        stopper.detach()
         // The frequent exits take a short path; the rest go through the full decoder.
         let reason = runPage.load(fromByteOffset: exitReasonOffset, as: UInt32.self)
         if reason == KVMExitReason.io.rawValue { return .io(decodePortIO()) }
@@ -82,15 +90,37 @@ public final class VCPU {
         return decodeExit(KVMExitReason(rawValue: reason))
     }
 
+    /// A stop was requested before the guest was entered.
+    @inline(never) @usableFromInline
+    func takeStopBeforeEntry() -> VCPUExit {
+        stopper.detach()
+        return stopper.takeRequest() ? .stopped : .interrupted
+    }
+
+    /// `KVM_RUN` failed (still attached, `errno` untouched): a stop or another signal interrupted it
+    /// (`EINTR`, or `EAGAIN` on some kernels), or the kernel refused to run (thrown).
+    @inline(never) @usableFromInline
+    func runFailed() throws(KVMRuntimeError) -> VCPUExit {
+        let error = Errno(rawValue: errno)
+        stopper.detach()
+        guard error == .interrupted || error == .resourceTemporarilyUnavailable else {
+            throw KVMRuntimeError(KVMIoctlError(ioctl: KVMIoctl.run.name, request: KVMIoctl.run.request, errno: error))
+        }
+        if stopper.takeRequest() { return .stopped }
+        stopper.drainPendingSignal()
+        return .interrupted
+    }
+
     /// The first time `run()` is called on a thread: block the kick signal there and let KVM unblock it
     /// only inside `KVM_RUN` (`KVM_SET_SIGNAL_MASK`).
     ///
-    /// `preparedThread` alone cannot say "first time": glibc reuses `pthread_t` values (a new thread may
+    /// A `pthread_t` alone cannot say "first time": glibc reuses `pthread_t` values (a new thread may
     /// get the descriptor of an exited one), and a vCPU may move to the new thread, where the signal is
-    /// not blocked. A stop landing between `takeRequest()` and `KVM_RUN` would then run the no-op
-    /// handler at once and be lost while the guest runs. So the thread also records, in thread-specific
-    /// data that starts empty in every new thread, which kick signals `run()` blocked in it.
-    private func prepareThreadForStops(_ current: pthread_t) throws(KVMRuntimeError) {
+    /// not blocked. A stop landing between the request check and `KVM_RUN` would then run the no-op
+    /// handler at once and be lost while the guest runs. So threads are told apart by a token that
+    /// starts at 0 in every new thread and is never reused (`ckvm_assign_thread_token`).
+    @inline(never) @usableFromInline
+    func prepareThreadForStops() throws(KVMRuntimeError) {
         var blocked = sigset_t()
         var previous = sigset_t()
         // SAFETY: local sigset_t values initialized by sigemptyset/sigaddset; pthread_sigmask changes only
@@ -108,8 +138,8 @@ public final class VCPU {
             for index in 0..<kernelSigsetSize { mask[index] = bytes[index] }
         }
         try ioctlCall { () throws(KVMIoctlError) in try fileDescriptor.setSignalMask(mask) }
-        KickSignalBlockedInThread.insert(stopper.signal)
-        preparedThread = current
+        preparedThread = pthread_self()
+        preparedThreadToken = ckvm_assign_thread_token()
     }
 
     // MARK: Exits
@@ -123,45 +153,51 @@ public final class VCPU {
 
     /// Offsets into `kvm_run`, computed once per vCPU (instance constants avoid a lazy-global check on
     /// every exit).
-    let exitOffset = MemoryLayout<KVMRun>.offset(of: \KVMRun.exit) ?? 32
-    let exitReasonOffset = MemoryLayout<KVMRun>.offset(of: \KVMRun.exitReason) ?? 8
+    @usableFromInline let exitOffset = MemoryLayout<KVMRun>.offset(of: \KVMRun.exit) ?? 32
+    @usableFromInline let exitReasonOffset = MemoryLayout<KVMRun>.offset(of: \KVMRun.exitReason) ?? 8
+    /// The largest offset at which a 4-byte load stays inside the mapping (`runSize` ≥ `KVMRun`'s size).
+    @usableFromInline let lastWordOffset: UInt64
 
     /// Reads the member of the exit union that `T` mirrors.
-    @inline(__always)
-    private func exitData<T: BitwiseCopyable>(_: T.Type) -> T {
+    @inlinable
+    func exitData<T: BitwiseCopyable>(_: T.Type) -> T {
         // SAFETY: the exit union lies inside the mapping at a fixed offset; every member type fits in its
         // 256 bytes; loads are unaligned-safe.
         runPage.loadUnaligned(fromByteOffset: exitOffset, as: T.self)
     }
 
-    @inline(__always)
-    private func decodePortIO() -> PortIO {
+    @inlinable
+    func decodePortIO() -> PortIO {
         let io = exitData(KVMRun.Exit.IO.self)
         let direction: PortIO.Direction = io.direction == KVMExitIODirection.out.rawValue ? .out : .in
         var value: UInt32 = 0
-        if direction == .out, io.size <= 4, io.dataOffset <= UInt64(runSize - 4) {
+        if direction == .out, io.dataOffset <= lastWordOffset {
             // SAFETY: 4 bytes at dataOffset lie inside the mapping (checked); the load is unaligned-safe.
             let word = runPage.loadUnaligned(fromByteOffset: Int(io.dataOffset), as: UInt32.self)
-            value = io.size == 4 ? word : word & ((1 << (UInt32(io.size) * 8)) - 1)
+            switch io.size {
+            case 1: value = word & 0xFF
+            case 2: value = word & 0xFFFF
+            default: value = word
+            }
         }
-        return PortIO(direction: direction, port: io.port, size: Int(io.size), count: Int(io.count), value: value)
+        return PortIO(direction: direction, port: io.port, size: io.size, count: io.count, value: value)
     }
 
-    @inline(__always)
-    private func decodeMMIO() -> MMIOAccess {
+    @inlinable
+    func decodeMMIO() -> MMIOAccess {
         let mmio = exitData(KVMRun.Exit.MMIO.self)
-        let length = min(Int(mmio.len), 8)
+        let length = min(mmio.len, 8)
         var value: UInt64 = 0
         if mmio.isWrite != 0 {
             // Little-endian: the first `length` bytes of data, zero-extended.
             let word = withUnsafeBytes(of: mmio.data) { $0.loadUnaligned(as: UInt64.self) }
             value = length == 8 ? word : word & ((1 << UInt64(length * 8)) - 1)
         }
-        return MMIOAccess(address: mmio.physAddr, length: length, isWrite: mmio.isWrite != 0, value: value)
+        return MMIOAccess(address: mmio.physAddr, length: UInt8(length), isWrite: mmio.isWrite != 0, value: value)
     }
 
-    @inline(never)
-    private func decodeExit(_ reason: KVMExitReason) -> VCPUExit {
+    @inline(never) @usableFromInline
+    func decodeExit(_ reason: KVMExitReason) -> VCPUExit {
         switch reason {
         case .io: return .io(decodePortIO())
         case .mmio: return .mmio(decodeMMIO())
@@ -308,31 +344,5 @@ public final class VCPU {
     /// Answers `KVM_EXIT_X86_WRMSR`: `fault: true` injects #GP.
     public func completeMSRWrite(fault: Bool = false) {
         completeMSRRead(exitData(KVMRun.Exit.MSR.self).data, fault: fault)
-    }
-}
-
-/// The kick signals `VCPU.run()` has blocked in the calling thread, as thread-specific data (a bit per
-/// signal number), so that a new thread, even one with a reused `pthread_t`, is always prepared.
-enum KickSignalBlockedInThread {
-    private static let key: pthread_key_t = {
-        var key = pthread_key_t()
-        // No destructor: the value is a bit mask stored in the pointer, not an allocation.
-        let result = pthread_key_create(&key, nil)
-        precondition(result == 0, "pthread_key_create failed: \(result)")
-        return key
-    }()
-
-    /// Signal numbers are at most 64 on Linux: bit `number - 1`.
-    private static func bit(_ signal: KickSignal) -> UInt { 1 << UInt(signal.rawValue - 1) }
-
-    static func contains(_ signal: KickSignal) -> Bool {
-        // SAFETY: reads this thread's value for a key created above; the pointer is never dereferenced.
-        UInt(bitPattern: pthread_getspecific(key)) & bit(signal) != 0
-    }
-
-    static func insert(_ signal: KickSignal) {
-        let bits = UInt(bitPattern: pthread_getspecific(key)) | bit(signal)
-        // SAFETY: stores a bit mask in the pointer-sized slot; it is never dereferenced or freed.
-        _ = pthread_setspecific(key, UnsafeRawPointer(bitPattern: bits))
     }
 }

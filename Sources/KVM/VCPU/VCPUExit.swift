@@ -2,7 +2,8 @@ import KVMBindings
 
 /// Why `VCPU.run()` returned: one case per `KVM_EXIT_*` reason of the header, each carrying its data.
 /// Reasons from newer kernels arrive as `.other` with their raw value. Cases with large payloads are
-/// `indirect`, so the frequent exits (port I/O, MMIO, halt) return a small value.
+/// `indirect`, so that the enum fits in four registers and the frequent exits (port I/O, MMIO, halt)
+/// return without touching memory.
 public enum VCPUExit: Sendable {
     /// `KVM_EXIT_UNKNOWN`: the hardware exited for a reason KVM does not handle.
     case unknown(hardwareExitReason: UInt64)
@@ -86,32 +87,56 @@ public enum VCPUExit: Sendable {
     /// `KVM_EXIT_LOONGARCH_IOCSR`.
     indirect case loongArchIOCSR(KVMRun.Exit.IOCSRIO)
     /// `KVM_EXIT_MEMORY_FAULT`.
-    case memoryFault(flags: UInt64, address: UInt64, size: UInt64)
+    indirect case memoryFault(flags: UInt64, address: UInt64, size: UInt64)
     /// A reason this version of the bindings does not know.
     case other(KVMExitReason)
 }
 
 /// A port I/O exit (`kvm_run.io`).
+///
+/// Stored compactly (12 bytes) so that `VCPUExit` stays small enough to return in registers.
 public struct PortIO: Sendable, Hashable {
     public enum Direction: Sendable, Hashable { case `in`, out }
-    public let direction: Direction
     public let port: UInt16
-    /// Bytes per element: 1, 2 or 4.
-    public let size: Int
-    /// Elements (more than 1 for string instructions such as `rep outsb`).
-    public let count: Int
+    public let direction: Direction
+    private let elementSize: UInt8
+    private let elementCount: UInt32
     /// For `out`: the first element, zero-extended. For `in`: 0.
     public let value: UInt32
+
+    /// Bytes per element: 1, 2 or 4.
+    public var size: Int { Int(elementSize) }
+    /// Elements (more than 1 for string instructions such as `rep outsb`).
+    public var count: Int { Int(elementCount) }
+
+    @usableFromInline
+    init(direction: Direction, port: UInt16, size: UInt8, count: UInt32, value: UInt32) {
+        self.port = port
+        self.direction = direction
+        elementSize = size
+        elementCount = count
+        self.value = value
+    }
 }
 
 /// An MMIO exit (`kvm_run.mmio`).
 public struct MMIOAccess: Sendable, Hashable {
     public let address: UInt64
-    /// 1 to 8 bytes.
-    public let length: Int
-    public let isWrite: Bool
     /// For writes: the bytes written, little-endian, zero-extended. For reads: 0.
     public let value: UInt64
+    private let byteLength: UInt8
+    public let isWrite: Bool
+
+    /// 1 to 8 bytes.
+    public var length: Int { Int(byteLength) }
+
+    @usableFromInline
+    init(address: UInt64, length: UInt8, isWrite: Bool, value: UInt64) {
+        self.address = address
+        self.value = value
+        byteLength = length
+        self.isWrite = isWrite
+    }
 }
 
 /// A hypercall exit (`kvm_run.hypercall`).

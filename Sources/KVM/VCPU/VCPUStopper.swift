@@ -15,14 +15,14 @@ import Synchronization
 public final class VCPUStopper: Sendable {
     /// The signal used to kick vCPU threads (a real-time signal with a no-op handler, never `SA_RESTART`).
     public let signal: KickSignal
-    private let requested = Atomic<Bool>(false)
+    @usableFromInline let requested = Atomic<Bool>(false)
     /// The pthread inside `run()`, or 0.
-    private let running = Atomic<UInt>(0)
+    @usableFromInline let running = Atomic<UInt>(0)
     /// Stops between reading `running` and finishing `pthread_kill`. `detach()` clears `running`, then
     /// waits for this to drop to 0, so `pthread_kill` never targets a thread that has left `run()` (and so
     /// may have exited). With sequentially consistent operations either `stop()` reads 0, or `detach()`
     /// sees the stop in progress.
-    private let kicksInProgress = Atomic<Int>(0)
+    @usableFromInline let kicksInProgress = Atomic<Int>(0)
 
     init(signal: KickSignal) {
         self.signal = signal
@@ -43,30 +43,30 @@ public final class VCPUStopper: Sendable {
     }
 
     /// Whether a stop was requested and not yet reported.
+    @inlinable
     public var isStopRequested: Bool { requested.load(ordering: .sequentiallyConsistent) }
 
     /// Called by the vCPU thread on entering `run()`, before it checks for a stop request.
-    @inline(__always)
+    @inlinable
     func attach(_ thread: pthread_t) { running.store(UInt(thread), ordering: .sequentiallyConsistent) }
 
     /// Called by the vCPU thread before leaving `run()`; waits out a `stop()` that may be signalling it.
-    @inline(__always)
+    @inlinable
     func detach() {
         running.store(0, ordering: .sequentiallyConsistent)
         while kicksInProgress.load(ordering: .sequentiallyConsistent) != 0 { sched_yield() }
     }
 
-    /// Takes the stop request, if any, draining the kick signal it may have left pending.
-    @inline(__always)
+    /// Takes the stop request, if any, draining the kick signal it may have left pending. Out of line:
+    /// `run()` calls it only after `isStopRequested` (a plain load) or an interrupted `KVM_RUN`.
+    @inline(never) @usableFromInline
     func takeRequest() -> Bool {
-        // A plain load first: the common case (no stop) costs no locked instruction.
-        guard requested.load(ordering: .sequentiallyConsistent),
-            requested.exchange(false, ordering: .sequentiallyConsistent)
-        else { return false }
+        guard requested.exchange(false, ordering: .sequentiallyConsistent) else { return false }
         drainPendingSignal()
         return true
     }
 
+    @inline(never) @usableFromInline
     func drainPendingSignal() {
         var set = sigset_t()
         var zero = timespec(tv_sec: 0, tv_nsec: 0)

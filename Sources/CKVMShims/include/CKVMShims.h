@@ -1,0 +1,30 @@
+// C shims for the KVM runtime's hot path: what Swift cannot express without a detour.
+//
+// - `ioctl` is variadic, so Swift's Glibc overlay wraps it in an out-of-line function; the inline
+//   shim below calls libc's `ioctl` directly (one call, as a C VMM makes).
+// - Swift has no thread-local variables; the per-thread token lets `VCPU.run()` tell in two
+//   instructions whether the calling thread is the one it prepared for stops (see ThreadToken.c).
+#ifndef CKVM_SHIMS_H
+#define CKVM_SHIMS_H
+
+#include <stdint.h>
+#include <sys/ioctl.h>
+
+/// `ioctl(fd, request, argument)`, inlined into the caller.
+static inline int ckvm_ioctl(int fd, unsigned long request, void *argument) {
+    return ioctl(fd, request, argument);
+}
+
+/// This thread's token: 0 until `ckvm_assign_thread_token` runs in the thread, then a value no other
+/// thread of the process has had or will have (unlike `pthread_t`, which glibc reuses).
+/// Initial-exec TLS: the runtime is linked into the executable (or a library loaded at start-up).
+extern __thread uint64_t ckvm_thread_token __attribute__((tls_model("initial-exec")));
+
+static inline uint64_t ckvm_current_thread_token(void) {
+    return ckvm_thread_token;
+}
+
+/// Gives the calling thread its token if it has none yet; returns it.
+uint64_t ckvm_assign_thread_token(void);
+
+#endif
