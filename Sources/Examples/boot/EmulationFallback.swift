@@ -117,23 +117,18 @@ enum EmulationFallback {
         return .delivered(handler: handler)
     }
 
-    /// MXCSR, from the XSAVE image's legacy area (offset 24) where KVM has KVM_GET_XSAVE (some hosts'
-    /// KVM_GET_FPU does not report it), else from KVM_GET_FPU.
+    /// MXCSR, from the XSAVE image where KVM has KVM_GET_XSAVE (some hosts' KVM_GET_FPU does not
+    /// report it), else from KVM_GET_FPU.
     static func mxcsr(of vcpu: VCPU) -> UInt32? {
-        var area = KVMFlexibleArray<KVMXSave>(capacity: 0)
-        if (try? vcpu.fileDescriptor.getXSave(&area)) != nil { return area.header.region[6] }
+        if let area = try? vcpu.xsave() { return area.mxcsr }
         return (try? vcpu.fpu())?.mxcsr
     }
 
-    /// Sets MXCSR through KVM_SET_XSAVE (marking SSE state present in XSTATE_BV), else KVM_SET_FPU.
+    /// Sets MXCSR through KVM_SET_XSAVE, else KVM_SET_FPU.
     static func setMXCSR(_ value: UInt32, on vcpu: VCPU) -> Bool {
-        var area = KVMFlexibleArray<KVMXSave>(capacity: 0)
-        if (try? vcpu.fileDescriptor.getXSave(&area)) != nil {
-            var header = area.header
-            header.region[6] = value
-            header.region[128] |= 1 << 1  // XSTATE_BV: SSE state (with MXCSR) is not in its init state
-            area.header = header
-            if (try? vcpu.fileDescriptor.setXSave(area)) != nil { return mxcsr(of: vcpu) == value }
+        if var area = try? vcpu.xsave() {
+            area.mxcsr = value
+            if (try? vcpu.setXSave(area)) != nil { return mxcsr(of: vcpu) == value }
         }
         guard var fpu = try? vcpu.fpu() else { return false }
         fpu.mxcsr = value
