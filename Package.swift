@@ -5,6 +5,24 @@ import PackageDescription
 /// no library product depends on them, so consumers need neither libclang nor these flags.
 let libclangInclude: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-I/usr/lib/llvm-14/include"])]
 
+/// How the example VMMs are linked, so that a VMM costs at most a few MiB of resident memory beyond its
+/// guest's (Benchmarks/vmm-memory.sh measures it): one fully static executable (`-static-executable`: the
+/// Swift runtime, libc and libstdc++ linked in, so no shared library is mapped and no dynamic
+/// relocation is done at start-up), linked by lld with the functions the examples execute laid out
+/// together (`--symbol-ordering-file`, Sources/Examples/executed-functions.order, which
+/// Scripts/update-link-order.sh regenerates), so the pages of code they touch are few and adjacent.
+/// Executables only: no library product uses these flags, so consumers of KVM and KVMBindings are
+/// unaffected (copy them into a VMM's own executable target to get the same effect).
+let smallVMM: [LinkerSetting] = [
+    .unsafeFlags(
+        [
+            "-static-executable", "-use-ld=lld",
+            "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/Sources/Examples/executed-functions.order",
+            "-Xlinker", "--no-warn-symbol-ordering",
+        ],
+        .when(platforms: [.linux]))
+]
+
 let package = Package(
     name: "swift-kvm",
     products: [
@@ -35,10 +53,14 @@ let package = Package(
         .target(name: "CKVMShims", path: "Sources/CKVMShims"),
 
         // MARK: Examples (executable documentation, built only on the public runtime API)
-        .executableTarget(name: "hello", dependencies: ["KVM"], path: "Sources/Examples/hello"),
-        .executableTarget(name: "boot", dependencies: ["KVM"], path: "Sources/Examples/boot"),
-        .executableTarget(name: "long-mode", dependencies: ["KVM", "ExampleSupport"], path: "Sources/Examples/long-mode"),
-        .executableTarget(name: "devices", dependencies: ["KVM", "ExampleSupport"], path: "Sources/Examples/devices"),
+        .executableTarget(name: "hello", dependencies: ["KVM"], path: "Sources/Examples/hello", linkerSettings: smallVMM),
+        .executableTarget(name: "boot", dependencies: ["KVM"], path: "Sources/Examples/boot", linkerSettings: smallVMM),
+        .executableTarget(
+            name: "long-mode", dependencies: ["KVM", "ExampleSupport"], path: "Sources/Examples/long-mode",
+            linkerSettings: smallVMM),
+        .executableTarget(
+            name: "devices", dependencies: ["KVM", "ExampleSupport"], path: "Sources/Examples/devices",
+            linkerSettings: smallVMM),
         // The hand-assembler the examples share, so that each example's guest code reads the same way.
         .target(name: "ExampleSupport", path: "Sources/Examples/ExampleSupport"),
 

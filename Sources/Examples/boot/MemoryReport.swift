@@ -1,8 +1,10 @@
 // How much memory the VMM itself costs: the process's resident set minus the resident part of the
 // guest RAM mappings, both from /proc/self/smaps. What is left is the VMM: code, heap, stacks, KVM's
-// per-vCPU pages mapped into the process. Most of that is library code (the Swift runtime, libc),
-// which the kernel can share with other processes or drop and reread; the dirty private part outside
-// guest RAM (heap, stacks, relocated data: Private_Dirty) is what this VMM alone pins.
+// per-vCPU pages mapped into the process. Most of that is code and constant data mapped from the
+// executable, which is linked fully static (the Swift runtime and libc included; see `smallVMM` in
+// Package.swift), and which the kernel can share between VMM processes or drop and reread; the dirty
+// private part outside guest RAM (heap, stacks, written data: Private_Dirty) is what this VMM alone
+// pins. Benchmarks/vmm-memory.sh measures the same from outside, for every example and for QEMU.
 
 import Glibc
 import KVM
@@ -72,7 +74,7 @@ struct MemoryReport {
 
     var summary: String {
         "memory: RSS \(residentKiB) KiB (peak \(peakResidentKiB) KiB), guest RAM resident \(guestResidentKiB) KiB, "
-            + "VMM overhead \(overheadKiB) KiB (RSS minus guest RAM), of which \(privateOverheadKiB) KiB private dirty (the rest is library code)"
+            + "VMM overhead \(overheadKiB) KiB (RSS minus guest RAM), of which \(privateOverheadKiB) KiB private dirty (the rest is code and constant data)"
     }
 }
 
