@@ -1,9 +1,12 @@
 // Command-line options, parsed by hand (no Foundation, no ArgumentParser: the VMM stays small).
 
 struct Options: Equatable {
+    /// Who decompresses a bzImage's kernel.
+    enum Decompression: String, Equatable { case host, guest }
+
     static let usage = """
         usage: boot --kernel PATH [--initrd PATH] [--cmdline STR] [--memory MiB] [--cpus N]
-                    [--timeout SECONDS] [--cpuid-clear LEAF[.SUBLEAF].REG.BIT]... [--no-probe]
+                    [--decompress host|guest] [--timeout SECONDS] [--cpuid-clear LEAF[.SUBLEAF].REG.BIT]... [--no-probe]
                     [--no-emulation-fallback] [--report-memory] [--verbose] [--dry-run]
                boot --probe-only
 
@@ -12,6 +15,9 @@ struct Options: Equatable {
           --cmdline STR        kernel command line (default: "\(Options.defaultCommandLine)")
           --memory MiB         guest RAM (default \(Options.defaultMemoryMiB))
           --cpus N             vCPUs, 1-255 (default 1)
+          --decompress WHO     bzImage: `host` (default) decompresses the kernel in the VMM (LZ4 payloads)
+                               and enters it at startup_64; `guest` lets the kernel's own decompressor run.
+                               Other payload formats are always decompressed by the guest.
           --timeout SECONDS    stop the guest and exit 124 after this long (default: none)
           --cpuid-clear BIT    hide a CPUID bit, e.g. 1.ecx.26 (XSAVE) or 7.0.ebx.5; repeatable
           --no-probe           do not probe KVM's emulator (keeps XSAVE/CX16 even where it cannot run them)
@@ -37,6 +43,7 @@ struct Options: Equatable {
     var memoryMiB = Options.defaultMemoryMiB
     var cpus = 1
     var timeoutSeconds: Double?
+    var decompression = Decompression.host
     var cpuidClears: [CPUIDPolicy.Clear] = []
     var probeEmulator = true
     var emulationFallback = true
@@ -72,6 +79,10 @@ struct Options: Equatable {
             case "--cmdline": commandLine = try value(argument)
             case "--memory": memoryMiB = try number(argument)
             case "--cpus": cpus = try number(argument)
+            case "--decompress":
+                let text = try value(argument)
+                guard let who = Decompression(rawValue: text) else { throw Failure(description: "--decompress: \"\(text)\" is not host or guest") }
+                decompression = who
             case "--timeout":
                 let text = try value(argument)
                 guard let seconds = Double(text), seconds > 0 else { throw Failure(description: "--timeout: \"\(text)\" is not a positive number") }
