@@ -61,6 +61,15 @@ enum LZ4Legacy {
     static func decompress(_ input: [UInt8], limit: Int = Int.max) throws(Failure) -> [UInt8] {
         guard isLZ4Legacy(input) else { throw .badMagic }
         var output: [UInt8] = []
+        // A kernel's stream ends with its decompressed size: reserve that much when it is plausible (LZ4
+        // expands at most 255-fold), so the output is not copied as it grows.
+        let count = input.count
+        let declared = Int(input[count - 4]) | Int(input[count - 3]) << 8 | Int(input[count - 2]) << 16 | Int(input[count - 1]) << 24
+        if declared <= limit, declared / 255 <= count { output.reserveCapacity(declared) }
+        // Each block is decoded into one scratch buffer (uninitialized: the decoder reads only bytes it
+        // has written), then appended: no 8 MiB zero-fill per block.
+        let scratch = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(1, min(maxBlockSize, limit)))
+        defer { scratch.deallocate() }
         var cursor = 4
         while cursor < input.count {
             let remaining = input.count - cursor
@@ -72,7 +81,7 @@ enum LZ4Legacy {
                 continue
             }
             let size = Int(word)
-            if remaining == 4, size > 0 {
+            if remaining == 4 {
                 // Nothing can follow a block header that ends the input: this is the appended size.
                 guard size == output.count else { throw .sizeTrailerMismatch(declared: size, actual: output.count) }
                 break
@@ -81,20 +90,17 @@ enum LZ4Legacy {
             guard size > 0 else { throw .emptyBlock(offset: cursor) }
             let blockStart = cursor + 4
             let room = min(maxBlockSize, limit - output.count)
-            let start = output.count
-            output.append(contentsOf: repeatElement(0, count: room))
-            let produced = try output.withUnsafeMutableBufferPointer { (out) throws(Failure) -> Int in
-                try input.withUnsafeBufferPointer { (bytes) throws(Failure) -> Int in
-                    // SAFETY: `bytes` is the whole input and `out` the whole output array, both alive for
-                    // this closure; decodeBlock only touches bytes[blockStart..<blockStart+size] (checked
-                    // above to lie in the input) and out[start..<start+room] (just appended).
-                    try decodeBlock(
-                        UnsafeBufferPointer(rebasing: bytes[blockStart..<(blockStart + size)]),
-                        into: UnsafeMutableBufferPointer(rebasing: out[start..<(start + room)]),
-                        blockOffset: blockStart, hitLimit: room < maxBlockSize ? limit : nil)
-                }
+            let produced = try input.withUnsafeBufferPointer { (bytes) throws(Failure) -> Int in
+                // SAFETY: `bytes` is the whole input, alive for this closure; blockStart..<blockStart+size
+                // was checked above to lie in it. `scratch` holds at least `room` bytes (room <= its
+                // capacity) and is only written by decodeBlock before it is read.
+                try decodeBlock(
+                    UnsafeBufferPointer(rebasing: bytes[blockStart..<(blockStart + size)]),
+                    into: UnsafeMutableBufferPointer(rebasing: scratch[0..<room]),
+                    blockOffset: blockStart, hitLimit: room < maxBlockSize ? limit : nil)
             }
-            output.removeLast(room - produced)
+            // SAFETY: decodeBlock wrote scratch[0..<produced] (produced <= room).
+            output.append(contentsOf: UnsafeBufferPointer(rebasing: scratch[0..<produced]))
             cursor = blockStart + size
         }
         return output
