@@ -7,7 +7,8 @@ struct Options: Equatable {
     static let usage = """
         usage: boot --kernel PATH [--initrd PATH] [--cmdline STR] [--memory MiB] [--cpus N]
                     [--decompress host|guest] [--timeout SECONDS] [--cpuid-clear LEAF[.SUBLEAF].REG.BIT]... [--no-probe]
-                    [--no-emulation-fallback] [--report-memory] [--verbose] [--dry-run]
+                    [--no-emulation-fallback] [--report-memory] [--profile-guest MS [--symbols PATH]]
+                    [--verbose] [--dry-run]
                boot --probe-only
 
           --kernel PATH        a bzImage (64-bit boot protocol) or an uncompressed vmlinux with a PVH note
@@ -25,6 +26,9 @@ struct Options: Equatable {
                                where KVM cannot emulate a kernel int3 or fwait, fail instead of delivering
                                the #BP through the guest's IDT (int3) or stepping over it (fwait)
           --report-memory      print the VMM's RSS, the guest memory touched and their difference at exit
+          --profile-guest MS   sample every vCPU's RIP every MS milliseconds; print where the guest spent
+                               its time at exit (overall and as a timeline)
+          --symbols PATH       a System.map to name the sampled functions (e.g. from the kernel's -dbg package)
           --verbose            print the boot plan and exit statistics to stderr
           --probe-only         print the kernel parameters this host's KVM needs (from the emulator probe;
                                empty on hardware virtualization) and exit
@@ -48,6 +52,8 @@ struct Options: Equatable {
     var probeEmulator = true
     var emulationFallback = true
     var reportMemory = false
+    var profileIntervalMilliseconds: Int?
+    var symbolsPath: String?
     var verbose = false
     var dryRun = false
     var probeOnly = false
@@ -96,6 +102,8 @@ struct Options: Equatable {
             case "--no-probe": probeEmulator = false
             case "--no-emulation-fallback": emulationFallback = false
             case "--report-memory": reportMemory = true
+            case "--profile-guest": profileIntervalMilliseconds = try number(argument)
+            case "--symbols": symbolsPath = try value(argument)
             case "--verbose", "-v": verbose = true
             case "--dry-run": dryRun = true
             case "--probe-only": probeOnly = true
@@ -105,6 +113,7 @@ struct Options: Equatable {
             index += 1
         }
         guard !kernelPath.isEmpty || probeOnly else { throw Failure(description: "--kernel is required") }
+        guard symbolsPath == nil || profileIntervalMilliseconds != nil else { throw Failure(description: "--symbols needs --profile-guest") }
         guard (1...255).contains(cpus) else { throw Failure(description: "--cpus must be 1-255") }
         guard memoryMiB >= 16, memoryMiB <= 1 << 20 else { throw Failure(description: "--memory must be 16 MiB - 1 TiB") }
     }

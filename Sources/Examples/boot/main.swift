@@ -33,7 +33,8 @@
 //    (EmulationFallback.swift). Any other failure prints the registers and the instruction bytes at
 //    RIP (FailureReport.swift, translated by GuestPageWalk.swift) and ends the run with status 1.
 // 8. `--timeout` stops every vCPU and reports where each one was; `--report-memory` prints the VMM's
-//    resident memory minus the guest's (MemoryReport.swift); `--dry-run` prints what would be booted
+//    resident memory minus the guest's (MemoryReport.swift); `--profile-guest MS [--symbols System.map]`
+//    samples every vCPU's RIP and prints where the guest spent its time (GuestProfiler.swift); `--dry-run` prints what would be booted
 //    and the structures written for it, without /dev/kvm (DryRun.swift).
 //
 // Exit status: 0 the guest powered off or reset, 1 guest failure or kernel panic, 2 usage error,
@@ -133,9 +134,12 @@ do {
     verbose("command line: \(commandLine)")
 
     let console = Console(vm: vm)
+    let profiler = try options.profileIntervalMilliseconds.map { interval throws in
+        GuestProfiler(intervalMilliseconds: interval, symbols: try options.symbolsPath.map { path throws in try SymbolTable(path: path) })
+    }
     machine = Machine(
         vm: vm, console: console, options: options, plan: plan, cpuid: cpuid, supportedCPUID: supportedCPUID,
-        supportedMSRs: Set(try system.msrIndexList()))
+        supportedMSRs: Set(try system.msrIndexList()), profiler: profiler)
     startConsoleInput(console)
 } catch {
     fatal("\(error)", status: 3)
@@ -143,6 +147,7 @@ do {
 
 let outcome = machine.run()
 verbose(machine.statistics.summary)
+if let profiler = machine.profiler { FailureReport.printError("boot: " + profiler.report()) }
 if options.reportMemory { FailureReport.printError("boot: " + MemoryReport.measure(memory: machine.vm.memory).summary) }
 
 switch outcome {
