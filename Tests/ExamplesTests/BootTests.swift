@@ -409,6 +409,8 @@ func littleEndian<T: FixedWidthInteger>(_ bytes: [UInt8], _ offset: Int, as _: T
         (["--kernel", "k", "--cpus", "0"], "not a positive number"),
         (["--kernel", "k", "--cpuid-clear", "1.xyz.3"], "LEAF[.SUBLEAF].REG.BIT"),
         (["--kernel", "k", "--bogus"], "unknown argument"),
+        (["--kernel", "k", "--symbols", "System.map"], "--symbols needs --profile-guest"),
+        (["--kernel", "k", "--decompress", "both"], "is not host or guest"),
     ])
     func usageErrors(arguments: [String], message: String) throws {
         let output = try ExampleRunner.run("boot", arguments: arguments)

@@ -6,7 +6,7 @@ struct Options: Equatable {
 
     static let usage = """
         usage: boot --kernel PATH [--initrd PATH] [--cmdline STR] [--memory MiB] [--cpus N]
-                    [--decompress host|guest] [--timeout SECONDS] [--cpuid-clear LEAF[.SUBLEAF].REG.BIT]... [--no-probe]
+                    [--decompress host|guest] [--huge-pages] [--prefault] [--timeout SECONDS] [--cpuid-clear LEAF[.SUBLEAF].REG.BIT]... [--no-probe]
                     [--no-emulation-fallback] [--report-memory] [--profile-guest MS [--symbols PATH]]
                     [--verbose] [--dry-run]
                boot --probe-only
@@ -19,6 +19,8 @@ struct Options: Equatable {
           --decompress WHO     bzImage: `host` (default) decompresses the kernel in the VMM (LZ4 payloads)
                                and enters it at startup_64; `guest` lets the kernel's own decompressor run.
                                Other payload formats are always decompressed by the guest.
+          --huge-pages         ask for transparent huge pages on guest RAM (MADV_HUGEPAGE)
+          --prefault           populate all of guest RAM before the guest starts (MADV_POPULATE_WRITE)
           --timeout SECONDS    stop the guest and exit 124 after this long (default: none)
           --cpuid-clear BIT    hide a CPUID bit, e.g. 1.ecx.26 (XSAVE) or 7.0.ebx.5; repeatable
           --no-probe           do not probe KVM's emulator (keeps XSAVE/CX16 even where it cannot run them)
@@ -48,6 +50,8 @@ struct Options: Equatable {
     var cpus = 1
     var timeoutSeconds: Double?
     var decompression = Decompression.host
+    var hugePages = false
+    var prefault = false
     var cpuidClears: [CPUIDPolicy.Clear] = []
     var probeEmulator = true
     var emulationFallback = true
@@ -99,6 +103,8 @@ struct Options: Equatable {
                     throw Failure(description: "--cpuid-clear: \"\(text)\" is not LEAF[.SUBLEAF].REG.BIT (e.g. 1.ecx.26)")
                 }
                 cpuidClears.append(clear)
+            case "--huge-pages": hugePages = true
+            case "--prefault": prefault = true
             case "--no-probe": probeEmulator = false
             case "--no-emulation-fallback": emulationFallback = false
             case "--report-memory": reportMemory = true

@@ -3,10 +3,12 @@
 // How it boots a kernel, file by file:
 //
 // 1. Options.swift parses `--kernel PATH [--initrd PATH] [--cmdline STR] [--memory MiB] [--cpus N]
-//    [--decompress host|guest] [--timeout SECONDS] [--cpuid-clear LEAF.REG.BIT]...` by hand.
+//    [--decompress host|guest] [--huge-pages] [--prefault] [--timeout SECONDS]
+//    [--cpuid-clear LEAF.REG.BIT]... [--profile-guest MS [--symbols PATH]]` by hand.
 // 2. Below: open /dev/kvm, create the VM with KVM's in-kernel irqchip (PIC, IOAPIC, one LAPIC per vCPU)
 //    and PIT, and back guest RAM with memory slots laid out by E820.swift (RAM below 640 KiB and from
-//    1 MiB, the EBDA and BIOS area reserved, a hole below 4 GiB for the IOAPIC and LAPICs).
+//    1 MiB, the EBDA and BIOS area reserved, a hole below 4 GiB for the IOAPIC and LAPICs); with
+//    `--huge-pages` / `--prefault` on transparent huge pages / populated up front (GuestRAMBacking.swift).
 // 3. ACPI.swift builds RSDP → XSDT → FADT (hardware-reduced, with reset and sleep registers) → DSDT
 //    (`\_S5_`) and the MADT (a LAPIC per vCPU, the IOAPIC), so Linux finds every vCPU and can power off.
 // 4. KernelLoader.swift recognizes the kernel: a bzImage (BootParams.swift: setup header checks, the
@@ -120,6 +122,11 @@ do {
     for (slot, range) in map.slots.enumerated() {
         try vm.mapMemory(slot: UInt32(slot), at: GuestAddress(range.address), size: Int(range.size))
     }
+    let backingStarted = monotonicNow()
+    for refusal in GuestRAMBacking.apply(to: vm.memory, hugePages: options.hugePages, prefault: options.prefault) {
+        FailureReport.printError("boot: guest RAM: \(refusal)")
+    }
+    if options.prefault { verbose("guest RAM prefaulted in \(Int((monotonicNow() - backingStarted) * 1000)) ms") }
     verbose("e820: " + map.entries.map(\.description).joined(separator: ", "))
     let acpi = ACPITables(base: GuestLayout.acpiBase, cpuCount: options.cpus)
     verbose("ACPI: " + acpi.tables.map { "\($0.signature) \(hex($0.address))" }.joined(separator: ", "))
