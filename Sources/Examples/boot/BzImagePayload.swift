@@ -10,7 +10,8 @@
 //
 // On hardware virtualization this saves the decompressor's fraction of a second; where KVM emulates
 // kernel code (PVM) it saves minutes. Only formats decompressed here are used (LZ4 legacy, what Debian's
-// kernels carry); for any other the kernel decompresses itself, as before.
+// kernels carry, LZ4Legacy.swift; gzip, the kernel's default, Inflate.swift); for any other the kernel
+// decompresses itself, as before.
 
 struct BzImagePayload {
     enum Format: Equatable, CustomStringConvertible {
@@ -79,6 +80,12 @@ struct BzImagePayload {
         case .lz4Legacy:
             do {
                 return try LZ4Legacy.decompress(data, limit: limit)
+            } catch {
+                throw Failure(description: "\(error) (--decompress guest lets the kernel decompress itself)")
+            }
+        case .gzip:
+            do {
+                return try Inflate.gunzip(data, limit: limit)
             } catch {
                 throw Failure(description: "\(error) (--decompress guest lets the kernel decompress itself)")
             }

@@ -15,9 +15,9 @@
 //    zero page with e820, command line and initrd) or an ELF vmlinux (ELFLoader.swift: PT_LOAD
 //    segments, the PVH note; PVHStartInfo.swift: start_info, memmap, initrd module; 32-bit entry, EBX =
 //    start_info). A bzImage's compressed kernel is decompressed by the VMM when it knows the format
-//    (BzImagePayload.swift; LZ4Legacy.swift for Debian's LZ4 payloads): the kernel ELF's segments go to
-//    their physical addresses and the vCPU starts at its startup_64 in 64-bit mode with RSI = zero
-//    page, as the kernel's own decompressor would leave it. Otherwise, or with `--decompress guest`,
+//    (BzImagePayload.swift; LZ4Legacy.swift for Debian's LZ4 payloads, Inflate.swift for gzip): the
+//    kernel ELF's segments go to their physical addresses and the vCPU starts at its startup_64 in
+//    64-bit mode with RSI = zero page, as the kernel's own decompressor would leave it. Otherwise, or with `--decompress guest`,
 //    the protected-mode code is loaded whole and entered at load + 0x200 (the 64-bit boot protocol),
 //    and the kernel decompresses itself: a fraction of a second on hardware virtualization, minutes
 //    where KVM emulates kernel code. A line on stderr says which path was taken. Files are read by
