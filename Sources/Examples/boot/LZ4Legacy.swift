@@ -68,6 +68,7 @@ enum LZ4Legacy {
         if declared <= limit, declared / 255 <= count { output.reserveCapacity(declared) }
         // Each block is decoded into one scratch buffer (uninitialized: the decoder reads only bytes it
         // has written), then appended: no 8 MiB zero-fill per block.
+        // SAFETY: allocated here, freed by the defer on every exit (return or throw), never escapes.
         let scratch = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(1, min(maxBlockSize, limit)))
         defer { scratch.deallocate() }
         var cursor = 4
