@@ -114,8 +114,9 @@ let package = Package(
             path: "Tests/KVMTests"
         ),
         // Runs the example executables as subprocesses (SwiftPM builds them with the tests; see
-        // Tests/ExamplesTests/ExampleRunner.swift for how the tests find them).
-        .testTarget(name: "ExamplesTests", path: "Tests/ExamplesTests"),
+        // Tests/ExamplesTests/ExampleRunner.swift for how the tests find them). Depends on `boot` only for
+        // unit tests of its decoders (`@testable import boot`: LZ4, payload formats).
+        .testTarget(name: "ExamplesTests", dependencies: ["boot"], path: "Tests/ExamplesTests"),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -7,7 +7,9 @@
 # Runs are interleaved (boot, QEMU, boot, QEMU, ...) so both see the same machine load.
 #
 #   Benchmarks/boot-vs-qemu.sh   (REPEAT=N rounds, default 1; RUN_TIMEOUT seconds per run, default 1500;
-#                                 FORMATS="pvh bzimage" by default, either alone to save time)
+#                                 FORMATS="pvh bzimage" by default, either alone to save time;
+#                                 "bzimage-guest" adds the bzImage with `boot --decompress guest`, the
+#                                 kernel's own decompressor running in the guest as under QEMU)
 #
 # Uses the images Scripts/boot-linux.sh prepares in BOOT_WORK (it runs it with --prepare-only first);
 # installs qemu-system-x86 if missing. On a host whose KVM emulates kernel code (PVM) every boot is
@@ -115,12 +117,14 @@ def fmt(value):
 results = {}
 qemu_cpu = "host"
 for round_index in range(repeat):
-    for label, kernel in (("vmlinux (PVH)", os.path.join(work, "vmlinux")), ("bzImage", os.path.join(work, "vmlinuz"))):
-        tag = "pvh" if "PVH" in label else "bzimage"
+    for label, tag, kernel, extra in (("vmlinux (PVH)", "pvh", os.path.join(work, "vmlinux"), []),
+                                      ("bzImage", "bzimage", os.path.join(work, "vmlinuz"), []),
+                                      ("bzImage, guest decompresses", "bzimage-guest", os.path.join(work, "vmlinuz"),
+                                       ["--decompress", "guest"])):
         if tag not in formats:
             continue
         boot_run = measure("boot", [boot, "--kernel", kernel, "--initrd", initrd, "--cmdline", cmdline, "--memory", str(memory),
-                                    "--timeout", str(int(timeout))], os.path.join(work, f"bench-boot-{tag}-{round_index}.log"))
+                                    "--timeout", str(int(timeout))] + extra, os.path.join(work, f"bench-boot-{tag}-{round_index}.log"))
         qemu_run = measure("qemu", qemu_command(kernel, qemu_cpu), os.path.join(work, f"bench-qemu-{tag}-{round_index}.log"))
         if qemu_run[0] is None and any("failed to set MSR" in line or "kvm_buf_set_msrs" in line for line in qemu_run[3]):
             qemu_cpu = "host,-arch-capabilities"  # this host's KVM refuses IA32_ARCH_CAPABILITIES with -cpu host

@@ -14,10 +14,11 @@ enum FakeKernel {
     static let entry64: UInt64 = loadAddress + 0x200
 
     /// A bzImage: boot sector and 4 setup sectors with a setup header, then the protected-mode kernel,
-    /// whose 64-bit entry (offset 0x200) is `code64`.
+    /// whose 64-bit entry (offset 0x200) is `code64`, followed by `payload` (recorded in the header's
+    /// payload_offset and payload_length when not empty).
     static func bzImage(
         code64: [UInt8], version: UInt16 = 0x020F, xloadflags: UInt16 = 0x3, magic: String = "HdrS",
-        initrdAddressMax: UInt32 = 0x7FFF_FFFF, initSize: UInt32 = 0x40_0000
+        initrdAddressMax: UInt32 = 0x7FFF_FFFF, initSize: UInt32 = 0x40_0000, payload: [UInt8] = []
     ) -> [UInt8] {
         var image = [UInt8](repeating: 0, count: 5 * 512)
         func put<T: FixedWidthInteger>(_ value: T, _ offset: Int) {
@@ -37,7 +38,11 @@ enum FakeKernel {
         put(UInt32(2047), 0x238)  // cmdline_size
         put(loadAddress, 0x258)  // pref_address
         put(initSize, 0x260)
-        return image + [UInt8](repeating: 0x90, count: 0x200) + code64
+        if !payload.isEmpty {
+            put(UInt32(0x200 + code64.count), 0x248)  // payload_offset, from the protected-mode code
+            put(UInt32(payload.count), 0x24C)  // payload_length
+        }
+        return image + [UInt8](repeating: 0x90, count: 0x200) + code64 + payload
     }
 
     static let pvhLoadAddress: UInt64 = 0x10_0000
@@ -404,6 +409,8 @@ func littleEndian<T: FixedWidthInteger>(_ bytes: [UInt8], _ offset: Int, as _: T
         (["--kernel", "k", "--cpus", "0"], "not a positive number"),
         (["--kernel", "k", "--cpuid-clear", "1.xyz.3"], "LEAF[.SUBLEAF].REG.BIT"),
         (["--kernel", "k", "--bogus"], "unknown argument"),
+        (["--kernel", "k", "--symbols", "System.map"], "--symbols needs --profile-guest"),
+        (["--kernel", "k", "--decompress", "both"], "is not host or guest"),
     ])
     func usageErrors(arguments: [String], message: String) throws {
         let output = try ExampleRunner.run("boot", arguments: arguments)

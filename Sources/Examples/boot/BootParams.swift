@@ -44,6 +44,8 @@ struct SetupHeader: Equatable {
     static let relocatableOffset = 0x234
     static let xloadflagsOffset = 0x236
     static let cmdlineSizeOffset = 0x238
+    static let payloadOffsetOffset = 0x248
+    static let payloadLengthOffset = 0x24C
     static let prefAddressOffset = 0x258
     static let initSizeOffset = 0x260
 
@@ -52,6 +54,8 @@ struct SetupHeader: Equatable {
     static let xlfCanBeLoadedAbove4G: UInt16 = 1 << 1
     static let loadedHigh: UInt8 = 1 << 0
     static let canUseHeap: UInt8 = 1 << 7
+    /// Set by the kernel's decompressor when it randomized the load address; never by a boot loader.
+    static let kaslrFlag: UInt8 = 1 << 1
 
     let version: UInt16
     /// 512-byte setup sectors after the boot sector (0 in the header means 4).
@@ -64,6 +68,10 @@ struct SetupHeader: Equatable {
     let commandLineSize: UInt32
     let preferredAddress: UInt64
     let initSize: UInt32
+    /// Where the compressed kernel is, relative to the protected-mode code, and its length (2.08+; 0 when
+    /// the header does not say).
+    let payloadOffset: UInt32
+    let payloadLength: UInt32
     /// The header bytes as in the image, from 0x1f1 to 0x202 + byte[0x201] (what goes into boot_params).
     let rawHeader: [UInt8]
 
@@ -96,6 +104,8 @@ struct SetupHeader: Equatable {
         self.commandLineSize = reader.read(UInt32.self, at: Self.cmdlineSizeOffset) ?? 255
         self.preferredAddress = version >= 0x020A ? reader.read(UInt64.self, at: Self.prefAddressOffset) ?? 0 : 0
         self.initSize = version >= 0x020A ? reader.read(UInt32.self, at: Self.initSizeOffset) ?? 0 : 0
+        self.payloadOffset = version >= 0x0208 ? reader.read(UInt32.self, at: Self.payloadOffsetOffset) ?? 0 : 0
+        self.payloadLength = version >= 0x0208 ? reader.read(UInt32.self, at: Self.payloadLengthOffset) ?? 0 : 0
         let headerEnd = min(0x202 + Int(jumpLength), 0x1000)
         self.rawHeader = reader.slice(at: Self.headerStart, count: headerEnd - Self.headerStart) ?? []
         guard imageSize > kernelOffset else { throw .truncatedKernel(expected: kernelOffset, actual: imageSize) }
@@ -129,8 +139,11 @@ struct ZeroPage {
         buffer.put(header.rawHeader, at: SetupHeader.headerStart)
         buffer.put(UInt16(0xFFFF), at: SetupHeader.vidModeOffset)  // "normal" video mode
         buffer.put(UInt8(0xFF), at: SetupHeader.typeOfLoaderOffset)  // undefined loader id
-        // LOADED_HIGH: the protected-mode kernel is at 1 MiB or above; no heap use (no real-mode setup).
-        buffer.put((header.loadflags | SetupHeader.loadedHigh) & ~SetupHeader.canUseHeap, at: SetupHeader.loadflagsOffset)
+        // LOADED_HIGH: the protected-mode kernel is at 1 MiB or above; no heap use (no real-mode setup);
+        // KASLR_FLAG clear, as the kernel's decompressor leaves it unless it randomized the load address.
+        buffer.put(
+            (header.loadflags | SetupHeader.loadedHigh) & ~SetupHeader.canUseHeap & ~SetupHeader.kaslrFlag,
+            at: SetupHeader.loadflagsOffset)
         buffer.put(UInt32(truncatingIfNeeded: kernelLoadAddress), at: SetupHeader.code32StartOffset)
         buffer.put(UInt32(truncatingIfNeeded: commandLineAddress), at: SetupHeader.cmdLinePtrOffset)
         buffer.put(UInt32(truncatingIfNeeded: commandLineAddress >> 32), at: Self.extCmdLinePtrOffset)

@@ -136,7 +136,7 @@ enum CPUSetup {
     }
 
     /// MSRs a firmware leaves in a known state: SYSENTER/SYSCALL MSRs and TSC zero, fast strings on
-    /// (IA32_MISC_ENABLE bit 0), MTRRs enabled with write-back as the default type.
+    /// (IA32_MISC_ENABLE bit 0), MTRRs enabled with write-back as the default type, TscFreqSel (AMD).
     static let bootMSRs: [(index: UInt32, value: UInt64)] = [
         (0x174, 0), (0x175, 0), (0x176, 0),  // IA32_SYSENTER_CS/ESP/EIP
         (0xC000_0081, 0), (0xC000_0082, 0), (0xC000_0083, 0), (0xC000_0084, 0),  // STAR, LSTAR, CSTAR, SFMASK
@@ -144,6 +144,10 @@ enum CPUSetup {
         (0x10, 0),  // IA32_TSC
         (0x1A0, 1),  // IA32_MISC_ENABLE: fast-string enable
         (0x2FF, 1 << 11 | 6),  // IA32_MTRR_DEF_TYPE: enabled, write-back
+        // AMD HWCR.TscFreqSel (bit 24): the TSC counts at the P0 frequency, as firmware sets it (else Linux
+        // warns "[Firmware Bug]: TSC doesn't count with P0 frequency!"). Older KVMs refuse the bit: then
+        // it is reported with the other refused MSRs and the guest runs without it.
+        (0xC001_0015, 1 << 24),
     ]
 
     /// Sets the boot MSRs KVM knows (`supported`); returns those it refused.

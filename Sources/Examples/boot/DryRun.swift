@@ -2,7 +2,7 @@
 // hex dumps of every structure the VMM wrote, instead of running anything. Needs no /dev/kvm (guest
 // memory is plain anonymous memory), so it shows, and the tests check, what a kernel would be given.
 //
-// Output, one item per line: `format F`, `entry ADDR`, `argument ADDR`, `kernel START END`,
+// Output, one item per line: `format F`, `decompression host|guest` (bzImage), `mode M`, `entry ADDR`, `argument ADDR`, `kernel START END`,
 // `initrd ADDR SIZE`, `cmdline TEXT`, then `dump NAME ADDR HEX` for the zero page or start_info (with
 // its module list and memmap), the command line, the GDT, the page tables' first entries, the ACPI
 // tables and the first bytes at the entry point.
@@ -16,6 +16,7 @@ enum DryRun {
         case .bzImage(let version): lines.append("format bzImage \(hex(version, digits: 4))")
         case .pvh: lines.append("format pvh")
         }
+        if let who = plan.decompressedBy { lines.append("decompression \(who.rawValue)") }
         lines.append("mode \(plan.mode == .longMode64 ? "64-bit" : "32-bit")")
         lines.append("entry \(hex(plan.entry))")
         lines.append("argument \(hex(plan.argument))")

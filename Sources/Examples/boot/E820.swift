@@ -58,6 +58,7 @@ struct MemoryMap {
 
     /// Whether `[address, address + size)` lies entirely in one RAM entry.
     func isRAM(_ address: UInt64, size: UInt64) -> Bool {
-        entries.contains { $0.kind == .ram && $0.address <= address && address + size <= $0.end }
+        // No `address + size`: both come from kernel files and could overflow.
+        entries.contains { $0.kind == .ram && $0.address <= address && address <= $0.end && size <= $0.end - address }
     }
 }

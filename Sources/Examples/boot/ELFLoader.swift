@@ -1,6 +1,7 @@
-// An uncompressed `vmlinux` (ELF64) and its PVH entry point: the physical address of a 32-bit entry
-// in a Xen ELF note (XEN_ELFNOTE_PHYS32_ENTRY = 18) of a PT_NOTE segment. The PT_LOAD segments go to
-// their physical addresses (p_paddr).
+// An uncompressed `vmlinux` (ELF64): its PT_LOAD segments, which go to their physical addresses
+// (p_paddr); its entry point (e_entry, virtual: `startup_64`, entered in 64-bit mode by the kernel's own
+// decompressor); and, when the kernel has one, its PVH entry point: the physical address of a 32-bit
+// entry in a Xen ELF note (XEN_ELFNOTE_PHYS32_ENTRY = 18) of a PT_NOTE segment.
 
 struct ELFImage {
     enum Failure: Error, Equatable, CustomStringConvertible {
@@ -9,6 +10,7 @@ struct ELFImage {
         case badProgramHeaders
         case segmentOutsideFile(index: Int)
         case noPVHEntry
+        case entryOutsideSegments(UInt64)
 
         var description: String {
             switch self {
@@ -18,6 +20,8 @@ struct ELFImage {
             case .segmentOutsideFile(let index): return "program header \(index) points outside the file"
             case .noPVHEntry:
                 return "no PVH entry point (Xen ELF note XEN_ELFNOTE_PHYS32_ENTRY, type 18): build the kernel with CONFIG_PVH=y, or boot its bzImage"
+            case .entryOutsideSegments(let entry):
+                return "the entry point \(hex(entry)) lies in no PT_LOAD segment"
             }
         }
     }
@@ -26,6 +30,7 @@ struct ELFImage {
     /// `memorySize` is zero.
     struct Segment: Equatable {
         var physicalAddress: UInt64
+        var virtualAddress: UInt64
         var fileOffset: Int
         var fileSize: Int
         var memorySize: UInt64
@@ -36,12 +41,14 @@ struct ELFImage {
     static let xenPhys32Entry: UInt32 = 18
 
     let segments: [Segment]
-    /// The 32-bit physical PVH entry point.
-    let pvhEntry: UInt32
+    /// The 32-bit physical PVH entry point, if the kernel has the note.
+    let pvhEntry: UInt32?
+    /// e_entry (a virtual address for a kernel).
+    let entry: UInt64
 
     static func isELF(_ image: [UInt8]) -> Bool { image.starts(with: [0x7F, 0x45, 0x4C, 0x46]) }
 
-    /// Parses the ELF header and program headers of `source`, and finds the PVH note.
+    /// Parses the ELF header and program headers of `source`, and looks for the PVH note.
     init(source: some ImageSource) throws(Failure) {
         guard let ident = source.bytes(at: 0, count: 64), Self.isELF(ident) else { throw .notELF }
         let header = ByteReader(ident)
@@ -49,29 +56,48 @@ struct ELFImage {
         guard header.read(UInt8.self, at: 4) == 2, header.read(UInt8.self, at: 5) == 1, header.read(UInt16.self, at: 18) == 62
         else { throw .not64BitLittleEndianX86 }
         guard let phoff = header.read(UInt64.self, at: 32), let phentsize = header.read(UInt16.self, at: 54),
-            let phnum = header.read(UInt16.self, at: 56), phentsize >= 56, phoff < UInt64(source.size),
+            let phnum = header.read(UInt16.self, at: 56), let entry = header.read(UInt64.self, at: 24), phentsize >= 56,
+            phoff < UInt64(source.size),
             let table = source.bytes(at: Int(phoff), count: Int(phnum) * Int(phentsize))
         else { throw .badProgramHeaders }
         let reader = ByteReader(table)
         var segments: [Segment] = []
-        var entry: UInt32?
+        var pvhEntry: UInt32?
         for index in 0..<Int(phnum) {
             let base = index * Int(phentsize)
             guard let type = reader.read(UInt32.self, at: base), let offset = reader.read(UInt64.self, at: base + 8),
-                let paddr = reader.read(UInt64.self, at: base + 24), let filesz = reader.read(UInt64.self, at: base + 32),
+                let vaddr = reader.read(UInt64.self, at: base + 16), let paddr = reader.read(UInt64.self, at: base + 24),
+                let filesz = reader.read(UInt64.self, at: base + 32),
                 let memsz = reader.read(UInt64.self, at: base + 40)
             else { throw .badProgramHeaders }
             guard offset <= UInt64(source.size), filesz <= UInt64(source.size) - offset, filesz <= memsz || type != Self.ptLoad
             else { throw .segmentOutsideFile(index: index) }
             if type == Self.ptLoad {
-                segments.append(Segment(physicalAddress: paddr, fileOffset: Int(offset), fileSize: Int(filesz), memorySize: memsz))
-            } else if type == Self.ptNote, entry == nil, let notes = source.bytes(at: Int(offset), count: Int(filesz)) {
-                entry = Self.pvhEntry(in: ByteReader(notes), notesAt: 0, size: notes.count)
+                segments.append(Segment(physicalAddress: paddr, virtualAddress: vaddr, fileOffset: Int(offset), fileSize: Int(filesz), memorySize: memsz))
+            } else if type == Self.ptNote, pvhEntry == nil, let notes = source.bytes(at: Int(offset), count: Int(filesz)) {
+                pvhEntry = Self.pvhEntry(in: ByteReader(notes), notesAt: 0, size: notes.count)
             }
         }
-        guard let entry else { throw .noPVHEntry }
         self.segments = segments
-        self.pvhEntry = entry
+        self.pvhEntry = pvhEntry
+        self.entry = entry
+    }
+
+    /// The physical address of e_entry. A kernel's e_entry is already physical (x86-64 vmlinux is linked
+    /// with ENTRY(phys_startup_64), and the decompressor takes it as such); otherwise it is translated
+    /// through the PT_LOAD segment whose virtual range holds it.
+    func physicalEntry() throws(Failure) -> UInt64 {
+        for segment in segments
+        where entry >= segment.physicalAddress && entry - segment.physicalAddress < UInt64(segment.fileSize) {
+            return entry
+        }
+        for segment in segments
+        where entry >= segment.virtualAddress && entry - segment.virtualAddress < UInt64(segment.fileSize) {
+            let offset = entry - segment.virtualAddress
+            guard segment.physicalAddress <= UInt64.max - offset else { break }
+            return segment.physicalAddress + offset
+        }
+        throw .entryOutsideSegments(entry)
     }
 
     /// Walks the notes of one PT_NOTE segment for the Xen PHYS32_ENTRY note.
@@ -98,7 +124,7 @@ struct ELFImage {
     /// The lowest and highest physical addresses the segments occupy.
     var physicalExtent: (low: UInt64, high: UInt64) {
         let low = segments.map(\.physicalAddress).min() ?? 0
-        let high = segments.map { $0.physicalAddress + $0.memorySize }.max() ?? 0
+        let high = segments.map { $0.physicalAddress &+ $0.memorySize }.max() ?? 0  // callers check each segment is RAM first
         return (low, high)
     }
 }

@@ -25,8 +25,13 @@ struct ArraySource: ImageSource {
     var size: Int { data.count }
     func bytes(at offset: Int, count: Int) -> [UInt8]? { ByteReader(data).slice(at: offset, count: count) }
     func copy(from offset: Int, count: Int, to address: UInt64, in memory: GuestMemory) throws {
-        guard let bytes = bytes(at: offset, count: count) else { throw ImageError(description: "read past the end of the image") }
-        try memory.write(bytes: bytes, at: GuestAddress(address))
+        guard offset >= 0, count >= 0, offset <= data.count - count else { throw ImageError(description: "read past the end of the image") }
+        // Straight from the array (a decompressed kernel is tens of MiB: no intermediate copy).
+        try data.withUnsafeBytes { bytes in
+            // SAFETY: offset..<offset+count lies in `data` (checked above); the rebased buffer is only
+            // read by GuestMemory.write during this closure, while the array is alive.
+            try memory.write(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)]), at: GuestAddress(address))
+        }
     }
 }
 

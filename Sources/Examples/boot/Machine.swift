@@ -23,6 +23,8 @@ final class Machine: @unchecked Sendable {
     let cpuid: CPUIDPolicy
     let supportedCPUID: CPUIDEntries
     let supportedMSRs: Set<UInt32>
+    /// `--profile-guest`: samples RIPs while the machine runs.
+    let profiler: GuestProfiler?
 
     private let lock = Lock()
     private(set) var outcome: Outcome?
@@ -35,8 +37,9 @@ final class Machine: @unchecked Sendable {
 
     init(
         vm: VirtualMachine, console: Console, options: Options, plan: BootPlan, cpuid: CPUIDPolicy,
-        supportedCPUID: CPUIDEntries, supportedMSRs: Set<UInt32>
+        supportedCPUID: CPUIDEntries, supportedMSRs: Set<UInt32>, profiler: GuestProfiler? = nil
     ) {
+        self.profiler = profiler
         self.vm = vm
         self.console = console
         self.options = options
@@ -92,6 +95,13 @@ final class Machine: @unchecked Sendable {
             while configured < threads.count && outcome == nil { lock.wait(until: nil) }
             released = true
             lock.broadcast()
+        }
+        let sampler = profiler.flatMap { profiler in
+            spawn { [self] in
+                profiler.runSampler(stoppers: { lock.withLock { stoppers } }, running: { currentOutcome == nil })
+            }
+        }
+        lock.withLock {
             while outcome == nil {
                 if let deadline, monotonicNow() >= deadline {
                     outcome = .timeout(seconds: options.timeoutSeconds ?? 0)
@@ -102,6 +112,7 @@ final class Machine: @unchecked Sendable {
             }
         }
         for thread in threads { thread.join() }
+        sampler?.join()
         console.flush()
         return lock.withLock { outcome! }
     }

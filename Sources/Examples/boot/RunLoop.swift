@@ -65,6 +65,10 @@ struct VCPUThread {
             case .interrupted:
                 continue
             case .stopped:
+                if machine.currentOutcome == nil, let profiler = machine.profiler {
+                    profiler.sample(vcpu, index: index)  // a sampling stop: the machine runs on
+                    continue
+                }
                 if case .timeout = machine.currentOutcome {
                     machine.record(stopLocation: "vCPU \(index): " + stoppedAt(vcpu))
                 }

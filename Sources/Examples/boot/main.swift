@@ -3,17 +3,25 @@
 // How it boots a kernel, file by file:
 //
 // 1. Options.swift parses `--kernel PATH [--initrd PATH] [--cmdline STR] [--memory MiB] [--cpus N]
-//    [--timeout SECONDS] [--cpuid-clear LEAF.REG.BIT]...` by hand.
+//    [--decompress host|guest] [--huge-pages] [--prefault] [--timeout SECONDS]
+//    [--cpuid-clear LEAF.REG.BIT]... [--profile-guest MS [--symbols PATH]]` by hand.
 // 2. Below: open /dev/kvm, create the VM with KVM's in-kernel irqchip (PIC, IOAPIC, one LAPIC per vCPU)
 //    and PIT, and back guest RAM with memory slots laid out by E820.swift (RAM below 640 KiB and from
-//    1 MiB, the EBDA and BIOS area reserved, a hole below 4 GiB for the IOAPIC and LAPICs).
+//    1 MiB, the EBDA and BIOS area reserved, a hole below 4 GiB for the IOAPIC and LAPICs); with
+//    `--huge-pages` / `--prefault` on transparent huge pages / populated up front (GuestRAMBacking.swift).
 // 3. ACPI.swift builds RSDP → XSDT → FADT (hardware-reduced, with reset and sleep registers) → DSDT
 //    (`\_S5_`) and the MADT (a LAPIC per vCPU, the IOAPIC), so Linux finds every vCPU and can power off.
 // 4. KernelLoader.swift recognizes the kernel: a bzImage (BootParams.swift: setup header checks, the
-//    zero page with e820, command line and initrd; 64-bit entry at load + 0x200, RSI = zero page) or
-//    an ELF vmlinux (ELFLoader.swift: PT_LOAD segments, the PVH note; PVHStartInfo.swift: start_info,
-//    memmap, initrd module; 32-bit entry, EBX = start_info). Files are read by ImageSource.swift
-//    straight into guest memory.
+//    zero page with e820, command line and initrd) or an ELF vmlinux (ELFLoader.swift: PT_LOAD
+//    segments, the PVH note; PVHStartInfo.swift: start_info, memmap, initrd module; 32-bit entry, EBX =
+//    start_info). A bzImage's compressed kernel is decompressed by the VMM when it knows the format
+//    (BzImagePayload.swift; LZ4Legacy.swift for Debian's LZ4 payloads, Inflate.swift for gzip): the
+//    kernel ELF's segments go to their physical addresses and the vCPU starts at its startup_64 in
+//    64-bit mode with RSI = zero page, as the kernel's own decompressor would leave it. Otherwise, or with `--decompress guest`,
+//    the protected-mode code is loaded whole and entered at load + 0x200 (the 64-bit boot protocol),
+//    and the kernel decompresses itself: a fraction of a second on hardware virtualization, minutes
+//    where KVM emulates kernel code. A line on stderr says which path was taken. Files are read by
+//    ImageSource.swift straight into guest memory.
 // 5. CPUID.swift gives each vCPU the host's supported CPUID with its own APIC id and topology, minus
 //    the bits `--cpuid-clear` names and those EmulatorProbe.swift finds this host's KVM cannot run at
 //    CPL0 (on hosts where KVM emulates kernel code; hardware virtualization passes every probe).
@@ -27,7 +35,8 @@
 //    (EmulationFallback.swift). Any other failure prints the registers and the instruction bytes at
 //    RIP (FailureReport.swift, translated by GuestPageWalk.swift) and ends the run with status 1.
 // 8. `--timeout` stops every vCPU and reports where each one was; `--report-memory` prints the VMM's
-//    resident memory minus the guest's (MemoryReport.swift); `--dry-run` prints what would be booted
+//    resident memory minus the guest's (MemoryReport.swift); `--profile-guest MS [--symbols System.map]`
+//    samples every vCPU's RIP and prints where the guest spent its time (GuestProfiler.swift); `--dry-run` prints what would be booted
 //    and the structures written for it, without /dev/kvm (DryRun.swift).
 //
 // Exit status: 0 the guest powered off or reset, 1 guest failure or kernel panic, 2 usage error,
@@ -74,7 +83,8 @@ if options.dryRun {
         let kernel = try FileSource(path: options.kernelPath)
         let initrd = try options.initrdPath.map { path throws in try FileSource(path: path) }
         let plan = try KernelLoader.load(
-            kernel: kernel, initrd: initrd, commandLine: options.commandLine, memory: memory, map: map, acpi: acpi)
+            kernel: kernel, initrd: initrd, commandLine: options.commandLine, memory: memory, map: map, acpi: acpi,
+            decompression: options.decompression)
         print(DryRun.report(plan: plan, memory: memory, map: map, acpi: acpi, commandLine: options.commandLine))
         exit(0)
     } catch {
@@ -112,6 +122,11 @@ do {
     for (slot, range) in map.slots.enumerated() {
         try vm.mapMemory(slot: UInt32(slot), at: GuestAddress(range.address), size: Int(range.size))
     }
+    let backingStarted = monotonicNow()
+    for refusal in GuestRAMBacking.apply(to: vm.memory, hugePages: options.hugePages, prefault: options.prefault) {
+        FailureReport.printError("boot: guest RAM: \(refusal)")
+    }
+    if options.prefault { verbose("guest RAM prefaulted in \(Int((monotonicNow() - backingStarted) * 1000)) ms") }
     verbose("e820: " + map.entries.map(\.description).joined(separator: ", "))
     let acpi = ACPITables(base: GuestLayout.acpiBase, cpuCount: options.cpus)
     verbose("ACPI: " + acpi.tables.map { "\($0.signature) \(hex($0.address))" }.joined(separator: ", "))
@@ -119,14 +134,19 @@ do {
     let kernel = try FileSource(path: options.kernelPath)
     let initrd = try options.initrdPath.map { path throws in try FileSource(path: path) }
     let plan = try KernelLoader.load(
-        kernel: kernel, initrd: initrd, commandLine: commandLine, memory: vm.memory, map: map, acpi: acpi)
+        kernel: kernel, initrd: initrd, commandLine: commandLine, memory: vm.memory, map: map, acpi: acpi,
+        decompression: options.decompression)
+    if !plan.decompressionNote.isEmpty { FailureReport.printError("boot: " + plan.decompressionNote) }
     verbose(plan.summary)
     verbose("command line: \(commandLine)")
 
     let console = Console(vm: vm)
+    let profiler = try options.profileIntervalMilliseconds.map { interval throws in
+        GuestProfiler(intervalMilliseconds: interval, symbols: try options.symbolsPath.map { path throws in try SymbolTable(path: path) })
+    }
     machine = Machine(
         vm: vm, console: console, options: options, plan: plan, cpuid: cpuid, supportedCPUID: supportedCPUID,
-        supportedMSRs: Set(try system.msrIndexList()))
+        supportedMSRs: Set(try system.msrIndexList()), profiler: profiler)
     startConsoleInput(console)
 } catch {
     fatal("\(error)", status: 3)
@@ -134,6 +154,7 @@ do {
 
 let outcome = machine.run()
 verbose(machine.statistics.summary)
+if let profiler = machine.profiler { FailureReport.printError("boot: " + profiler.report()) }
 if options.reportMemory { FailureReport.printError("boot: " + MemoryReport.measure(memory: machine.vm.memory).summary) }
 
 switch outcome {
