@@ -12,7 +12,9 @@ let libclangInclude: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-I/usr/lib/llvm-14
 /// together (`--symbol-ordering-file`, Sources/Examples/executed-functions.order, which
 /// Scripts/update-link-order.sh regenerates), so the pages of code they touch are few and adjacent.
 /// Executables only: no library product uses these flags, so consumers of KVM and KVMBindings are
-/// unaffected (copy them into a VMM's own executable target to get the same effect).
+/// unaffected (copy them into a VMM's own executable target to get the same effect). Release builds
+/// only: SwiftPM applies a target's linker settings to everything that links it, and the debug test
+/// bundle links `boot` (for its decoders' unit tests) together with libclang, which has no static build.
 let smallVMM: [LinkerSetting] = [
     .unsafeFlags(
         [
@@ -20,7 +22,7 @@ let smallVMM: [LinkerSetting] = [
             "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/Sources/Examples/executed-functions.order",
             "-Xlinker", "--no-warn-symbol-ordering",
         ],
-        .when(platforms: [.linux]))
+        .when(platforms: [.linux], configuration: .release))
 ]
 
 let package = Package(
