@@ -7,9 +7,13 @@
 # Runs are interleaved (boot, QEMU, boot, QEMU, ...) so both see the same machine load.
 #
 #   Benchmarks/boot-vs-qemu.sh   (REPEAT=N rounds, default 1; RUN_TIMEOUT seconds per run, default 1500;
-#                                 FORMATS="pvh bzimage" by default, either alone to save time;
+#                                 FORMATS="startup pvh bzimage" by default, any subset to save time;
 #                                 "bzimage-guest" adds the bzImage with `boot --decompress guest`, the
 #                                 kernel's own decompressor running in the guest as under QEMU)
+#
+# "startup" isolates what the VMM itself adds before the kernel runs: a fake PVH kernel
+# (Scripts/fake-kernel.py pvh-halt) that prints one line at its entry point, with the same initrd,
+# memory and command line, STARTUP_REPEAT times (default 5) per round; its "banner" is that line.
 #
 # Uses the images Scripts/boot-linux.sh prepares in BOOT_WORK (it runs it with --prepare-only first);
 # installs qemu-system-x86 if missing. On a host whose KVM emulates kernel code (PVM) every boot is
@@ -33,11 +37,19 @@ memory=${BOOT_MEMORY:-256}
 echo "boot-vs-qemu: $(qemu-system-x86_64 --version | head -1); kernel $(cat "$work/kernel-package"); ${memory} MiB, 1 vCPU"
 echo "boot-vs-qemu: command line (both): $cmdline"
 
-exec python3 - "$BOOT_BIN" "$work" "$cmdline" "$memory" "${REPEAT:-1}" "${RUN_TIMEOUT:-1500}" "${FORMATS:-pvh bzimage}" <<'PYTHON'
+fake=$(mktemp)
+trap 'rm -f "$fake"' EXIT
+"$root/Scripts/fake-kernel.py" pvh-halt "$fake"
+
+python3 - "$BOOT_BIN" "$work" "$cmdline" "$memory" "${REPEAT:-1}" "${RUN_TIMEOUT:-1500}" "${FORMATS:-startup pvh bzimage}" \
+    "$fake" "${STARTUP_REPEAT:-5}" <<'PYTHON'
 import os, signal, subprocess, sys, time
 
 boot, work, cmdline, memory, repeat, timeout = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
 formats = sys.argv[7].split()
+fake_kernel, startup_repeat = sys.argv[8], int(sys.argv[9])
+LINUX_MARKERS = ("Linux version", "printk: console [ttyS0] enabled")
+FAKE_MARKERS = ("fake kernel (PVH): hello", "fake kernel (PVH): hello")
 initrd = os.path.join(work, "initramfs.cpio.gz")
 
 def smaps_memory(pid):
@@ -67,7 +79,7 @@ def qemu_command(kernel, cpu):
             "-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio", "-no-reboot",
             "-kernel", kernel, "-initrd", initrd, "-append", cmdline]
 
-def measure(name, command, log):
+def measure(name, command, log, markers=LINUX_MARKERS):
     start = time.monotonic()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     banner = console = None
@@ -93,9 +105,9 @@ def measure(name, command, log):
             now = time.monotonic() - start
             text = line.decode("utf-8", "replace")
             lines.append(f"{now:9.3f} {text}")
-            if banner is None and "Linux version" in text:
+            if banner is None and markers[0] in text:
                 banner = now
-            if console is None and "printk: console [ttyS0] enabled" in text:
+            if console is None and markers[1] in text:
                 console = now
                 memory_sample = smaps_memory(process.pid)
         if console is not None:
@@ -117,18 +129,21 @@ def fmt(value):
 results = {}
 qemu_cpu = "host"
 for round_index in range(repeat):
-    for label, tag, kernel, extra in (("vmlinux (PVH)", "pvh", os.path.join(work, "vmlinux"), []),
+    for label, tag, kernel, extra in ((("start-up (fake PVH kernel)", "startup", fake_kernel, []),) * startup_repeat
+                                      + (("vmlinux (PVH)", "pvh", os.path.join(work, "vmlinux"), []),
                                       ("bzImage", "bzimage", os.path.join(work, "vmlinuz"), []),
                                       ("bzImage, guest decompresses", "bzimage-guest", os.path.join(work, "vmlinuz"),
-                                       ["--decompress", "guest"])):
+                                       ["--decompress", "guest"]),)):
         if tag not in formats:
             continue
+        markers = FAKE_MARKERS if tag == "startup" else LINUX_MARKERS
         boot_run = measure("boot", [boot, "--kernel", kernel, "--initrd", initrd, "--cmdline", cmdline, "--memory", str(memory),
-                                    "--timeout", str(int(timeout))] + extra, os.path.join(work, f"bench-boot-{tag}-{round_index}.log"))
-        qemu_run = measure("qemu", qemu_command(kernel, qemu_cpu), os.path.join(work, f"bench-qemu-{tag}-{round_index}.log"))
+                                    "--timeout", str(int(timeout))] + extra, os.path.join(work, f"bench-boot-{tag}-{round_index}.log"),
+                           markers)
+        qemu_run = measure("qemu", qemu_command(kernel, qemu_cpu), os.path.join(work, f"bench-qemu-{tag}-{round_index}.log"), markers)
         if qemu_run[0] is None and any("failed to set MSR" in line or "kvm_buf_set_msrs" in line for line in qemu_run[3]):
             qemu_cpu = "host,-arch-capabilities"  # this host's KVM refuses IA32_ARCH_CAPABILITIES with -cpu host
-            qemu_run = measure("qemu", qemu_command(kernel, qemu_cpu), os.path.join(work, f"bench-qemu-{tag}-{round_index}.log"))
+            qemu_run = measure("qemu", qemu_command(kernel, qemu_cpu), os.path.join(work, f"bench-qemu-{tag}-{round_index}.log"), markers)
         results.setdefault(label, []).append((boot_run, qemu_run))
         for name, run in (("boot", boot_run), (f"qemu -M microvm -cpu {qemu_cpu}", qemu_run)):
             sample = run[2]
