@@ -124,7 +124,9 @@ def measure(name, command, log, markers=LINUX_MARKERS):
     return banner, console, memory_sample, lines
 
 def fmt(value):
-    return f"{value:8.1f} s" if value is not None else "       - "
+    if value is None:
+        return "       - "
+    return f"{value:8.3f} s" if value < 10 else f"{value:8.1f} s"
 
 results = {}
 qemu_cpu = "host"
