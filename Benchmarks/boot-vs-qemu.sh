@@ -42,8 +42,10 @@ trap 'rm -f "$fake"' EXIT
 "$root/Scripts/fake-kernel.py" pvh-halt "$fake"
 
 python3 - "$BOOT_BIN" "$work" "$cmdline" "$memory" "${REPEAT:-1}" "${RUN_TIMEOUT:-1500}" "${FORMATS:-startup pvh bzimage}" \
-    "$fake" "${STARTUP_REPEAT:-5}" <<'PYTHON'
-import os, signal, subprocess, sys, time
+    "$fake" "${STARTUP_REPEAT:-5}" "$root/Benchmarks" <<'PYTHON'
+import os, sys
+sys.path.insert(0, sys.argv[10])
+from vmm_process import VMMProcess
 
 boot, work, cmdline, memory, repeat, timeout = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
 formats = sys.argv[7].split()
@@ -80,45 +82,18 @@ def qemu_command(kernel, cpu):
             "-kernel", kernel, "-initrd", initrd, "-append", cmdline]
 
 def measure(name, command, log, markers=LINUX_MARKERS):
-    start = time.monotonic()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     banner = console = None
     memory_sample = None
     lines = []
-    os.set_blocking(process.stdout.fileno(), True)
-    deadline = start + timeout
-    import selectors
-    selector = selectors.DefaultSelector()
-    selector.register(process.stdout, selectors.EVENT_READ)
-    buffer = b""
-    while time.monotonic() < deadline:
-        if not selector.select(timeout=1.0):
-            if process.poll() is not None:
-                break
-            continue
-        chunk = os.read(process.stdout.fileno(), 65536)
-        if not chunk:
-            break
-        buffer += chunk
-        while b"\n" in buffer:
-            line, buffer = buffer.split(b"\n", 1)
-            now = time.monotonic() - start
-            text = line.decode("utf-8", "replace")
+    with VMMProcess(command) as vmm:
+        for now, text in vmm.lines(timeout):
             lines.append(f"{now:9.3f} {text}")
             if banner is None and markers[0] in text:
                 banner = now
             if console is None and markers[1] in text:
                 console = now
-                memory_sample = smaps_memory(process.pid)
-        if console is not None:
-            break
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+                memory_sample = smaps_memory(vmm.pid)
+                break
     with open(log, "w") as out:
         out.write("\n".join(lines) + "\n")
     return banner, console, memory_sample, lines

@@ -54,8 +54,10 @@ for binary in "$HELLO_BIN" "$BOOT_BIN"; do
 done
 
 exec python3 - "$HELLO_BIN" "$BOOT_BIN" "$work/fake-pvh" "${BOOT_MEMORY:-256}" "$qemu" "$kernel" "$initrd" "$cmdline" \
-    "${RUN_TIMEOUT:-120}" "${MARKER:-Linux version}" <<'PYTHON'
-import ctypes, os, selectors, signal, subprocess, sys, time
+    "${RUN_TIMEOUT:-120}" "${MARKER:-Linux version}" "$root/Benchmarks" <<'PYTHON'
+import ctypes, os, signal, sys, time
+sys.path.insert(0, sys.argv[11])
+from vmm_process import VMMProcess
 
 hello, boot, fake, memory_mib, qemu, kernel, initrd, cmdline, timeout, marker = sys.argv[1:11]
 memory_mib, timeout = int(memory_mib), float(timeout)
@@ -125,34 +127,17 @@ def at_exit(command, guest_kib):
 
 def at_line(command, marker, guest_kib, at_least, settle):
     """Starts `command`, waits for `marker` on its output, waits `settle` seconds, samples, ends it."""
-    start = time.monotonic()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    selector = selectors.DefaultSelector()
-    selector.register(process.stdout, selectors.EVENT_READ)
-    output, sample, when = b"", None, "never (marker not seen)"
-    while time.monotonic() - start < timeout:
-        if not selector.select(timeout=1.0):
-            if process.poll() is not None:
+    sample, when, seen = None, "never (marker not seen)", []
+    with VMMProcess(command) as vmm:
+        for now, text in vmm.lines(timeout):
+            seen.append(text)
+            if marker in text:
+                time.sleep(settle)
+                sample = smaps(vmm.pid, guest_kib, at_least)
+                when = f"at \"{marker}\" (+{time.monotonic() - vmm.start:.1f} s)"
                 break
-            continue
-        chunk = os.read(process.stdout.fileno(), 65536)
-        if not chunk:
-            break
-        output += chunk
-        if marker.encode() in output:
-            time.sleep(settle)
-            sample = smaps(process.pid, guest_kib, at_least)
-            when = f"at \"{marker}\" (+{time.monotonic() - start:.1f} s)"
-            break
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
     if sample is None:
-        sys.stdout.write(output.decode("utf-8", "replace")[-2000:])
+        sys.stdout.write("\n".join(seen)[-2000:] + "\n")
     return sample, when
 
 def qemu_command(image, extra):
