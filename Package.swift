@@ -1,9 +1,25 @@
 // swift-tools-version: 6.1
+import Foundation
 import PackageDescription
 
-/// libclang from Debian's `libclang-dev` (LLVM 14). Only the generator's targets use it;
-/// no library product depends on them, so consumers need neither libclang nor these flags.
-let libclangInclude: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-I/usr/lib/llvm-14/include"])]
+/// The LLVM whose libclang the generator builds with: `KVM_BINDGEN_LLVM` (a version, `16`, or a prefix,
+/// `/usr/lib/llvm-16`) when set, else the newest `/usr/lib/llvm-N` that has `include/clang-c/Index.h`
+/// (Debian's and Ubuntu's `libclang-N-dev`, LLVM 14 through 19). Only the generator's targets use it; no
+/// library product depends on them, so consumers need neither libclang nor these flags.
+let llvmPrefix: String = {
+    if let chosen = Context.environment["KVM_BINDGEN_LLVM"], !chosen.isEmpty {
+        return chosen.hasPrefix("/") ? chosen : "/usr/lib/llvm-\(chosen)"
+    }
+    let versions = ((try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib")) ?? [])
+        .filter { $0.hasPrefix("llvm-") && FileManager.default.fileExists(atPath: "/usr/lib/\($0)/include/clang-c/Index.h") }
+        .compactMap { Int($0.dropFirst("llvm-".count)) }
+    return "/usr/lib/llvm-\(versions.max() ?? 14)"
+}()
+let libclangInclude: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-I\(llvmPrefix)/include"])]
+/// `libclang.so` is in the LLVM's own lib folder on every Debian and Ubuntu release.
+let libclangLink: [LinkerSetting] = [
+    .unsafeFlags(["-L\(llvmPrefix)/lib", "-Xlinker", "-rpath", "-Xlinker", "\(llvmPrefix)/lib"]), .linkedLibrary("clang"),
+]
 
 /// How the example VMMs are linked, so that a VMM costs at most a few MiB of resident memory beyond its
 /// guest's (Benchmarks/vmm-memory.sh measures it): one fully static executable (`-static-executable`: the
@@ -72,7 +88,8 @@ let package = Package(
             name: "BindgenCore",
             dependencies: ["CClang"],
             path: "Generator/Sources/BindgenCore",
-            swiftSettings: libclangInclude
+            swiftSettings: libclangInclude,
+            linkerSettings: libclangLink
         ),
         .executableTarget(
             name: "kvm-bindgen",

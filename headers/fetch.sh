@@ -1,60 +1,64 @@
 #!/usr/bin/env bash
-# Fetch the pinned Linux KVM UAPI header sets listed in headers/sets.json.
+# Import and refresh the pinned Linux KVM UAPI header sets (headers/sets.json) from Debian's packages.
 #
-#   headers/fetch.sh [--update-manifest] [--force] [SET|all [ARCH...]]
+#   headers/fetch.sh [--accept] [--from DIR] [SET|all [ARCH...]]
 #
-# Lays out headers/sets/<SET>/<ARCH>/include/{linux,asm,asm-generic} plus
-# headers/sets/<SET>/<ARCH>/VERSION, and checks each tree against the sha256
-# recorded in sets.json. See headers/README.md.
+# The pinned sets are committed under headers/sets/<SET>/<ARCH>/include: exactly the files clang opens
+# to parse linux/kvm.h for that target, each listed in sets.json with its sha256. Nothing in the build,
+# the tests or the generator downloads anything. This script is how a set is imported or refreshed:
+# it downloads the set's package(s), lays the headers out beside the pinned tree (headers/incoming/,
+# not committed), and reports what differs from the pin: the files, and the API difference as
+# `kvm-bindgen diff`. A registry serving another package version is a report, never a failure.
+# Only --accept replaces the pinned tree and its sha256s. See headers/README.md.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
 MANIFEST=${KVM_HEADERS_MANIFEST:-$HERE/sets.json}
 SETS_DIR=${KVM_HEADERS_SETS_DIR:-$HERE/sets}
+INCOMING_DIR=${KVM_HEADERS_INCOMING_DIR:-$HERE/incoming}
 PYTHON=${PYTHON:-python3}
 DEFAULT_KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 
 usage() {
-    cat <<EOF
-usage: $(basename "$0") [--update-manifest] [--force] [SET|all [ARCH...]]
+    cat <<USAGE
+usage: $(basename "$0") [--accept] [--from DIR] [SET|all [ARCH...]]
 
-Downloads the Debian package(s) carrying linux/kvm.h and asm/kvm.h for SET
-(default: the manifest's default set) and each ARCH (default: every arch in the
-manifest), and lays them out as
-  headers/sets/SET/ARCH/include/{linux,asm,asm-generic}   (-nostdinc -isystem ...)
-  headers/sets/SET/ARCH/VERSION                           (Debian package version)
-SET may be 'all' for every set in the manifest.
+Downloads the Debian package(s) carrying SET's KVM headers (default: the manifest's
+default set; 'all' for every set) for each ARCH (default: every arch of the set), lays
+them out under headers/incoming/SET/ARCH/include, finds the files clang opens for
+linux/kvm.h (kvm-bindgen header-files) and reports how they differ from the pinned tree
+headers/sets/SET/ARCH/include: files added, removed or changed, and the KVM API
+difference (kvm-bindgen diff). Exits 0 whether or not they differ.
 
-  --update-manifest  record the fetched version, linux_version and sha256 in
-                     sets.json instead of failing on a checksum mismatch
-  --force            re-download even if the tree is present and matches
-  -h, --help         this text
+  --accept     replace the pinned tree with the downloaded files and record their
+               sha256s in sets.json (review the report first; commit the result together
+               with the regenerated bindings)
+  --from DIR   take the .deb files from DIR instead of the Debian archive (no network)
+  -h, --help   this text
 
 Environment:
-  KVM_HEADERS_MIRROR   Debian archive URI to use instead of the one found in
-                       /etc/apt/sources.list{,.d}
-  KVM_HEADERS_KEYRING  keyring for that archive (default: the entry's
-                       Signed-By, else $DEFAULT_KEYRING)
-  KVM_HEADERS_SETS_DIR output root (default: headers/sets)
-EOF
+  KVM_BINDGEN          the kvm-bindgen binary (default: built with swift build)
+  KVM_HEADERS_MIRROR   Debian archive URI instead of the one in /etc/apt/sources.list{,.d}
+  KVM_HEADERS_KEYRING  keyring for that archive
+  KVM_HEADERS_SETS_DIR, KVM_HEADERS_INCOMING_DIR, KVM_HEADERS_MANIFEST  other locations (tests)
+USAGE
 }
 
 die() { echo "fetch.sh: error: $*" >&2; exit 1; }
-log() { echo "fetch.sh: $*" >&2; }
+log() { echo "fetch.sh: $*"; }
 
 command -v "$PYTHON" >/dev/null || die "python3 is required (to read sets.json)"
-for tool in apt-get dpkg-deb sha256sum; do
-    command -v "$tool" >/dev/null || die "$tool is required"
-done
+for tool in dpkg-deb sha256sum; do command -v "$tool" >/dev/null || die "$tool is required"; done
 [[ -f $MANIFEST ]] || die "manifest not found: $MANIFEST"
 
-UPDATE=0
-FORCE=0
+ACCEPT=0
+FROM=""
 POS=()
 while (($#)); do
     case $1 in
-        --update-manifest) UPDATE=1 ;;
-        --force) FORCE=1 ;;
+        --accept) ACCEPT=1 ;;
+        --from) shift; FROM=${1:-}; [[ -d $FROM ]] || die "--from needs a directory of .deb files" ;;
         -h | --help) usage; exit 0 ;;
         --) shift; POS+=("$@"); break ;;
         -*) usage >&2; die "unknown option: $1" ;;
@@ -62,17 +66,14 @@ while (($#)); do
     esac
     shift
 done
+[[ -n $FROM ]] || command -v apt-get >/dev/null || die "apt-get is required (or --from DIR)"
 
-# ---------------------------------------------------------------- JSON helpers
-# All manifest access goes through python3 (always present on Debian 12; jq is
-# not needed).
 py() { "$PYTHON" - "$MANIFEST" "$@"; }
 
 manifest_sets() {
     py <<'PY'
 import json, sys
-m = json.load(open(sys.argv[1]))
-print(" ".join(m["sets"]))
+print(" ".join(json.load(open(sys.argv[1]))["sets"]))
 PY
 }
 
@@ -88,9 +89,7 @@ print(d)
 PY
 }
 
-# One line for the set, then one line per arch, '|'-separated; '-' for empty.
-#   SET|suite
-#   ARCH|arch|available|pkg,pkg|package_arch|target|deb_include|deb_asm|version|sha256|reason
+# SET|suite, then per arch: ARCH|arch|available|pkg,pkg|target|deb_include|deb_asm|sha256|reason
 manifest_query() {
     py "$1" <<'PY'
 import json, sys
@@ -102,25 +101,40 @@ s = m["sets"][name]
 f = lambda v: (str(v) if v not in (None, "") else "-")
 print("SET|" + s["suite"])
 for arch, a in s["arches"].items():
-    avail = a.get("available", True)
-    print("|".join(["ARCH", arch, "1" if avail else "0",
-                    ",".join(a.get("packages", [])) or "-", f(a.get("package_arch")),
-                    f(a.get("target")), f(a.get("deb_include")), f(a.get("deb_asm")),
-                    f(a.get("version")), f(a.get("sha256")),
-                    f(a.get("reason")).replace("|", "/")]))
+    print("|".join(["ARCH", arch, "1" if a.get("available", True) else "0",
+                    ",".join(a.get("packages", [])) or "-", f(a.get("target")), f(a.get("deb_include")),
+                    f(a.get("deb_asm")), f(a.get("sha256")), f(a.get("reason")).replace("|", "/")]))
 PY
 }
 
-# manifest_update SET ARCH version linux_version sha256
-manifest_update() {
+# The pinned files of SET/ARCH as sha256sum lines.
+manifest_files() {
+    py "$1" "$2" <<'PY'
+import json, sys
+a = json.load(open(sys.argv[1]))["sets"][sys.argv[2]]["arches"][sys.argv[3]]
+for path, sha in sorted(a.get("files", {}).items(), key=lambda kv: kv[0].encode()):
+    print(f"{sha}  {path}")
+PY
+}
+
+# manifest_accept SET ARCH IMPORTED_FROM LISTING  (LISTING: kvm-bindgen header-files output)
+manifest_accept() {
     py "$@" <<'PY'
 import json, os, sys
-path, s, arch, version, linux_version, sha = sys.argv[1:7]
+path, s, arch, imported, listing = sys.argv[1:6]
 m = json.load(open(path))
 a = m["sets"][s]["arches"][arch]
-a["version"] = version
-a["linux_version"] = linux_version
-a["sha256"] = sha
+files, total = {}, ""
+for line in open(listing):
+    line = line.rstrip("\n")
+    if line.startswith("total "):
+        total = line.split()[1]
+    elif line:
+        sha, name = line.split("  ", 1)
+        files[name] = sha
+a["imported_from"] = imported
+a["sha256"] = total
+a["files"] = files
 tmp = path + ".tmp"
 with open(tmp, "w") as fh:
     json.dump(m, fh, indent=2)
@@ -216,122 +230,93 @@ print(uri.rstrip("/"), keyring_or_default(signed_by))
 PY
 }
 
-# ---------------------------------------------------------------- tree helpers
-tree_sha() { (cd "$1" && sha256sum linux/kvm.h asm/kvm.h | sha256sum | cut -d' ' -f1); }
-
-linux_version_of() {
-    local h=$1/linux/version.h
-    [[ -f $h ]] || { echo "-"; return; }
-    local maj min sub code
-    maj=$(sed -n 's/^#define LINUX_VERSION_MAJOR \([0-9]*\).*/\1/p' "$h")
-    min=$(sed -n 's/^#define LINUX_VERSION_PATCHLEVEL \([0-9]*\).*/\1/p' "$h")
-    sub=$(sed -n 's/^#define LINUX_VERSION_SUBLEVEL \([0-9]*\).*/\1/p' "$h")
-    if [[ -z $maj || -z $min || -z $sub ]]; then
-        # Older kernels only define LINUX_VERSION_CODE (sublevel clamped to 255).
-        code=$(sed -n 's/^#define LINUX_VERSION_CODE \([0-9]*\).*/\1/p' "$h")
-        [[ -n $code ]] || { echo "-"; return; }
-        maj=$((code >> 16)) min=$(((code >> 8) & 255)) sub=$((code & 255))
+BINDGEN=${KVM_BINDGEN:-}
+bindgen() {
+    if [[ -z $BINDGEN ]]; then
+        log "building kvm-bindgen (swift build --product kvm-bindgen)"
+        (cd "$ROOT" && swift build --product kvm-bindgen >&2) || die "could not build kvm-bindgen"
+        BINDGEN="$(cd "$ROOT" && swift build --show-bin-path)/kvm-bindgen"
     fi
-    echo "$maj.$min.$sub"
+    "$BINDGEN" "$@"
 }
 
 TMP=""
 cleanup() { [[ -n $TMP && -d $TMP ]] && rm -rf "$TMP"; return 0; }
 trap cleanup EXIT
-
 MIRROR=""
 KEYRING=""
 
-# fetch_set SET [ARCH...] -- returns non-zero if any arch failed verification
-fetch_set() {
-    local set=$1
-    shift
-    local q suite line
-    q=$(manifest_query "$set") || die "cannot read set '$set' from $MANIFEST"
-    suite=$(sed -n 's/^SET|//p' <<<"$q")
-
-    declare -A AVAIL PKGS PARCH TARGET INC ASM VER SHA REASON
-    local known=()
-    while IFS='|' read -r tag arch avail pkgs parch target inc asm ver sha reason; do
-        [[ $tag == ARCH ]] || continue
-        known+=("$arch")
-        AVAIL[$arch]=$avail PKGS[$arch]=$pkgs PARCH[$arch]=$parch TARGET[$arch]=$target
-        INC[$arch]=$inc ASM[$arch]=$asm VER[$arch]=$ver SHA[$arch]=$sha REASON[$arch]=$reason
-    done <<<"$q"
-
-    local arches=("$@")
-    ((${#arches[@]})) || arches=("${known[@]}")
-    local a
-    for a in "${arches[@]}"; do
-        [[ -n ${AVAIL[$a]:-} ]] || die "set '$set' has no arch '$a' (known: ${known[*]})"
-    done
-
-    # Decide what needs fetching.
-    local todo=() dest
-    for a in "${arches[@]}"; do
-        dest=$SETS_DIR/$set/$a
-        if [[ ${AVAIL[$a]} == 0 ]]; then
-            log "$set/$a: not available, skipped (${REASON[$a]})"
-            continue
-        fi
-        if ((!FORCE)) && [[ -f $dest/include/linux/kvm.h && -f $dest/include/asm/kvm.h && -f $dest/VERSION ]] \
-            && [[ ${SHA[$a]} != - && $(tree_sha "$dest/include") == "${SHA[$a]}" ]]; then
-            log "$set/$a: up to date ($(<"$dest/VERSION"), sha256 ${SHA[$a]:0:12}…), nothing to do"
-            continue
-        fi
-        todo+=("$a")
-    done
-    ((${#todo[@]})) || return 0
-
-    # Temporary apt universe pointing at the suite only.
+# download_debs SUITE DEST PKG...: the packages' .debs into DEST, from --from DIR or the archive.
+download_debs() {
+    local suite=$1 dest=$2
+    shift 2
+    local p debs
+    if [[ -n $FROM ]]; then
+        for p in "$@"; do
+            debs=("$FROM/${p}_"*.deb)
+            [[ -f ${debs[0]} ]] || die "--from $FROM has no ${p}_*.deb"
+            cp "${debs[0]}" "$dest/"
+        done
+        return
+    fi
     if [[ -z $MIRROR ]]; then
         read -r MIRROR KEYRING < <(detect_mirror) || die "could not determine the Debian mirror"
         [[ -n $MIRROR ]] || die "could not determine the Debian mirror"
     fi
-    TMP=$(mktemp -d "${TMPDIR:-/tmp}/kvm-headers.XXXXXX")
-    chmod 755 "$TMP"
-    mkdir -p "$TMP/lists/partial" "$TMP/cache/archives/partial" "$TMP/debs" "$TMP/x" "$TMP/stage"
-    : >"$TMP/status"
+    local apt=$TMP/apt
+    mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial"
+    : >"$apt/status"
     local signed=""
     [[ $KEYRING != - ]] && signed=" [signed-by=$KEYRING]"
-    echo "deb$signed $MIRROR $suite main" >"$TMP/sources.list"
-    # Let apt's download sandbox user write there (avoids the unsandboxed warning).
-    if [[ $(id -u) == 0 ]] && id _apt >/dev/null 2>&1; then
-        chown -R _apt:root "$TMP/lists" "$TMP/cache" "$TMP/debs"
-    fi
+    echo "deb$signed $MIRROR $suite main" >"$apt/sources.list"
+    chmod -R 755 "$TMP"
+    if [[ $(id -u) == 0 ]] && id _apt >/dev/null 2>&1; then chown -R _apt:root "$apt/lists" "$apt/cache" "$dest"; fi
     local apt_opts=(
-        -q
-        -o "Dir::Etc::SourceList=$TMP/sources.list"
-        -o Dir::Etc::SourceParts=/dev/null
-        -o Dir::Etc::Preferences=/dev/null
-        -o Dir::Etc::PreferencesParts=/dev/null
-        -o "Dir::State::Lists=$TMP/lists"
-        -o "Dir::State::status=$TMP/status"
-        -o "Dir::State::extended_states=$TMP/extended_states"
-        -o "Dir::Cache=$TMP/cache"
-        # x86_64 headers of the older suites are in an amd64 package; every
-        # other package is arch all, which is listed in the amd64 index too.
-        -o APT::Architecture=amd64
-        -o APT::Architectures=amd64
-        -o Acquire::Languages=none
+        -q -o "Dir::Etc::SourceList=$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
+        -o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts=/dev/null
+        -o "Dir::State::Lists=$apt/lists" -o "Dir::State::status=$apt/status"
+        -o "Dir::State::extended_states=$apt/extended_states" -o "Dir::Cache=$apt/cache"
+        # x86_64 headers of the older suites are in an amd64 package; every other package is arch all.
+        -o APT::Architecture=amd64 -o APT::Architectures=amd64 -o Acquire::Languages=none
     )
-    log "$set: apt-get update for suite '$suite'"
-    apt-get "${apt_opts[@]}" update >"$TMP/update.log" 2>&1 \
-        || { cat "$TMP/update.log" >&2; die "apt-get update failed for suite '$suite'"; }
-    grep -E '^(W|E):' "$TMP/update.log" >&2 || true
+    log "$suite: apt-get update"
+    apt-get "${apt_opts[@]}" update >"$TMP/update.log" 2>&1 || { cat "$TMP/update.log" >&2; die "apt-get update failed for suite '$suite'"; }
+    log "$suite: downloading $*"
+    (cd "$dest" && apt-get "${apt_opts[@]}" download "$@") >"$TMP/download.log" 2>&1 \
+        || { cat "$TMP/download.log" >&2; die "apt-get download failed for: $*"; }
+}
 
-    local want=() p ps
-    for a in "${todo[@]}"; do
+# import_set SET [ARCH...]
+import_set() {
+    local set=$1
+    shift
+    local q suite
+    q=$(manifest_query "$set") || die "cannot read set '$set' from $MANIFEST"
+    suite=$(sed -n 's/^SET|//p' <<<"$q")
+    declare -A AVAIL PKGS TARGET INC ASM SHA REASON
+    local known=() tag arch avail pkgs target inc asm sha reason
+    while IFS='|' read -r tag arch avail pkgs target inc asm sha reason; do
+        [[ $tag == ARCH ]] || continue
+        known+=("$arch")
+        AVAIL[$arch]=$avail PKGS[$arch]=$pkgs TARGET[$arch]=$target INC[$arch]=$inc ASM[$arch]=$asm
+        SHA[$arch]=$sha REASON[$arch]=$reason
+    done <<<"$q"
+    local arches=("$@") a todo=() want=() p ps
+    ((${#arches[@]})) || arches=("${known[@]}")
+    for a in "${arches[@]}"; do
+        [[ -n ${AVAIL[$a]:-} ]] || die "set '$set' has no arch '$a' (known: ${known[*]})"
+        if [[ ${AVAIL[$a]} == 0 ]]; then log "$set/$a: not available, skipped (${REASON[$a]})"; continue; fi
+        todo+=("$a")
         IFS=, read -r -a ps <<<"${PKGS[$a]}"
-        for p in "${ps[@]}"; do
-            [[ " ${want[*]-} " == *" $p "* ]] || want+=("$p")
-        done
+        for p in "${ps[@]}"; do [[ " ${want[*]-} " == *" $p "* ]] || want+=("$p"); done
     done
-    log "$set: downloading ${want[*]}"
-    (cd "$TMP/debs" && apt-get "${apt_opts[@]}" download "${want[@]}") >"$TMP/download.log" 2>&1 \
-        || { cat "$TMP/download.log" >&2; die "apt-get download failed for: ${want[*]}"; }
+    ((${#todo[@]})) || return 0
 
-    local failed=0 deb debs root stage version lv got ps
+    TMP=$(mktemp -d "${TMPDIR:-/tmp}/kvm-headers.XXXXXX")
+    mkdir -p "$TMP/debs"
+    download_debs "$suite" "$TMP/debs" "${want[@]}"
+
+    local root incoming version deb debs pinned listing
     for a in "${todo[@]}"; do
         root=$TMP/x/$a
         mkdir -p "$root"
@@ -342,72 +327,77 @@ fetch_set() {
             deb=${debs[0]}
             [[ -f $deb ]] || die "$set/$a: $p was not downloaded"
             dpkg-deb -x "$deb" "$root"
-            version+="${version:+ }$(dpkg-deb -f "$deb" Version)"
+            version+="${version:+, }$p $(dpkg-deb -f "$deb" Version)"
         done
-        stage=$TMP/stage/$a/include
-        mkdir -p "$stage"
-        [[ -d $root/${INC[$a]}/linux && -d $root/${ASM[$a]} ]] \
-            || die "$set/$a: ${PKGS[$a]} $version lacks ${INC[$a]}/linux or ${ASM[$a]}"
+        incoming=$INCOMING_DIR/$set/$a
+        rm -rf "$incoming"
+        mkdir -p "$incoming/include"
+        [[ -d $root/${INC[$a]}/linux && -d $root/${ASM[$a]} ]] || die "$set/$a: $version lacks ${INC[$a]}/linux or ${ASM[$a]}"
         # -L: the arch-all packages use symlinks into /usr/lib/linux/uapi.
-        cp -RL "$root/${INC[$a]}/linux" "$stage/linux"
-        [[ -d $root/${INC[$a]}/asm-generic ]] && cp -RL "$root/${INC[$a]}/asm-generic" "$stage/asm-generic"
-        cp -RL "$root/${ASM[$a]}" "$stage/asm"
-        if [[ ! -f $stage/linux/kvm.h || ! -f $stage/asm/kvm.h ]]; then
-            log "$set/$a: ${PKGS[$a]} $version has no linux/kvm.h or asm/kvm.h;" \
-                "mark it \"available\": false in sets.json"
-            failed=1
+        cp -RL "$root/${INC[$a]}/linux" "$incoming/include/linux"
+        [[ -d $root/${INC[$a]}/asm-generic ]] && cp -RL "$root/${INC[$a]}/asm-generic" "$incoming/include/asm-generic"
+        cp -RL "$root/${ASM[$a]}" "$incoming/include/asm"
+        echo "$version" >"$incoming/PACKAGES"
+        if [[ ! -f $incoming/include/linux/kvm.h || ! -f $incoming/include/asm/kvm.h ]]; then
+            log "$set/$a: $version has no linux/kvm.h or asm/kvm.h; mark it \"available\": false in sets.json"
             continue
         fi
-        got=$(tree_sha "$stage")
-        lv=$(linux_version_of "$stage")
-        if [[ $got != "${SHA[$a]}" ]]; then
-            if ((UPDATE)); then
-                log "$set/$a: recording $version (linux $lv) sha256 $got in sets.json (was ${SHA[$a]})"
-            else
-                log "$set/$a: CHECKSUM MISMATCH for ${PKGS[$a]} $version (linux $lv):"
-                log "    sets.json: ${SHA[$a]/#-/(none recorded)}"
-                log "    fetched:   $got"
-                dest=$SETS_DIR/$set/$a
-                rm -rf "$dest.new"
-                mkdir -p "$dest.new"
-                mv "$stage" "$dest.new/include"
-                echo "$version" >"$dest.new/VERSION"
-                log "    The suite's KVM headers changed. The fetched tree is kept for review in"
-                log "    ${dest#"$HERE"/}.new (existing tree untouched). Record the new checksum with:"
-                log "    $0 --update-manifest $set $a"
-                failed=1
-                continue
-            fi
-        elif [[ $version != "${VER[$a]}" ]]; then
-            log "$set/$a: note: got $version, sets.json says ${VER[$a]}; KVM headers identical (sha256 matches)"
-        fi
-        ((UPDATE)) && manifest_update "$set" "$a" "$version" "$lv" "$got"
-        dest=$SETS_DIR/$set/$a
-        rm -rf "$dest" "$dest.new"
-        mkdir -p "$dest"
-        mv "$stage" "$dest/include"
-        echo "$version" >"$dest/VERSION"
-        log "$set/$a: ${PKGS[$a]} $version (linux $lv) -> ${dest#"$HERE"/}/include"
+        listing=$incoming/header-files.txt
+        bindgen header-files --include "$incoming/include" --arch "$a" >"$listing" \
+            || die "$set/$a: kvm-bindgen cannot parse linux/kvm.h of $version (see above)"
+        report "$set" "$a" "$version" "$incoming" "$listing"
     done
     rm -rf "$TMP"
     TMP=""
-    return $failed
 }
 
-# ---------------------------------------------------------------- main
+# report SET ARCH VERSION INCOMING LISTING: what differs from the pin; with --accept, replace the pin.
+report() {
+    local set=$1 a=$2 version=$3 incoming=$4 listing=$5
+    local pinned=$SETS_DIR/$set/$a/include total
+    total=$(sed -n 's/^total //p' "$listing")
+    local count
+    count=$(grep -vc '^total ' "$listing")
+    if [[ $total == "${SHA[$a]}" ]] && diff -q <(manifest_files "$set" "$a") <(grep -v '^total ' "$listing") >/dev/null; then
+        log "$set/$a: $version: the $count files clang opens for linux/kvm.h are identical to the pinned set" \
+            "(sha256 ${total:0:12}…): nothing changes"
+        return
+    fi
+    log "$set/$a: $version DIFFERS from the pinned set (sha256 ${SHA[$a]:0:12}… → ${total:0:12}…):"
+    "$PYTHON" - <(manifest_files "$set" "$a") <(grep -v '^total ' "$listing") <<'PY'
+import sys
+def read(p):
+    return {l.rstrip("\n").split("  ", 1)[1]: l.split("  ", 1)[0] for l in open(p) if l.strip()}
+old, new = read(sys.argv[1]), read(sys.argv[2])
+for name in sorted(set(old) | set(new)):
+    if name not in new: print(f"  removed  {name}")
+    elif name not in old: print(f"  added    {name}")
+    elif old[name] != new[name]: print(f"  changed  {name}")
+PY
+    if [[ -f $pinned/linux/kvm.h ]]; then
+        log "$set/$a: the KVM API difference (kvm-bindgen diff pinned → downloaded):"
+        bindgen diff "$pinned" "$incoming/include" --arch "$a" || log "$set/$a: kvm-bindgen diff failed"
+    fi
+    if ((ACCEPT)); then
+        rm -rf "$pinned"
+        mkdir -p "$pinned"
+        local sha name
+        while read -r sha name; do
+            [[ $sha == total ]] && continue
+            mkdir -p "$pinned/$(dirname "$name")"
+            cp "$incoming/include/$name" "$pinned/$name"
+        done <"$listing"
+        manifest_accept "$set" "$a" "$version" "$listing"
+        log "$set/$a: accepted: $pinned now holds the $count files of $version; sets.json updated."
+        log "$set/$a: regenerate what uses the set (kvm-bindgen generate --set $set --arch $a where it is committed) and commit."
+    else
+        log "$set/$a: the pinned tree is untouched; review headers/incoming/$set/$a, then accept with:"
+        log "    headers/fetch.sh --accept $set $a"
+    fi
+}
+
 SET=${POS[0]:-}
 ARCHES=("${POS[@]:1}")
-if [[ -z $SET ]]; then
-    SET=$(manifest_default) || die "bad default in $MANIFEST"
-fi
-if [[ $SET == all ]]; then
-    read -r -a SETS <<<"$(manifest_sets)"
-else
-    SETS=("$SET")
-fi
-
-status=0
-for s in "${SETS[@]}"; do
-    fetch_set "$s" "${ARCHES[@]}" || status=1
-done
-((status == 0)) || die "some header trees failed verification (see above)"
+[[ -n $SET ]] || SET=$(manifest_default) || die "bad default in $MANIFEST"
+if [[ $SET == all ]]; then read -r -a SETS <<<"$(manifest_sets)"; else SETS=("$SET"); fi
+for s in "${SETS[@]}"; do import_set "$s" "${ARCHES[@]}"; done

@@ -27,13 +27,13 @@ enum SnippetHarness {
         return HeaderParser(
             includeDirectories: [directory, "/usr/include/x86_64-linux-gnu", "/usr/include"],
             triple: try TargetTriple.named("x86_64"),
-            headerInfo: HeaderInfo(path: "linux/kvm.h", set: "snippet", version: "snippet", sha256: "snippet"))
+            headerInfo: HeaderInfo(path: "linux/kvm.h", set: "snippet"))
     }
 
     static func generate(header: String) throws -> [GeneratedFile] {
         let model = try parser(for: header).parse()
         return try BindingsGenerator(
-            model: model, includeDirectoryForManifest: "snippet", regenerateCommand: "(snippet test)"
+            model: model, includeDirectoriesForManifest: ["snippet"], regenerateCommand: "(snippet test)"
         ).generate(headerLines: header.split(separator: "\n", omittingEmptySubsequences: false))
     }
 

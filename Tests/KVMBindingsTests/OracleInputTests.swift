@@ -31,7 +31,7 @@ struct OracleInputTests {
         }
     }
 
-    @Test("a missing header set fails with the command that fetches it")
+    @Test("a missing header set fails naming the committed folder")
     func missingHeaderSet() throws {
         let json = """
             {"header": {"path": "linux/kvm.h", "set": "trixie"}, "includeDirectory": "headers/sets/trixie/x86_64/include",
@@ -44,7 +44,8 @@ struct OracleInputTests {
         #expect(include.path == "/nonexistent-kvm-package-root/headers/sets/trixie/x86_64/include")
         #expect(
             PackageLocation.missingHeadersMessage(manifest, includeDirectory: include)
-                == "header set missing: run headers/fetch.sh trixie x86_64")
+                == "header set missing: headers/sets/trixie/x86_64/include is committed with the package; restore it with "
+                + "git (headers/fetch.sh imports sets that are not pinned yet)")
     }
 
     @Test("C probe output parses, and garbage is an error")

@@ -50,10 +50,12 @@ struct Check: ParsableCommand {
     }
 
     private func check(_ triple: TargetTriple) throws(BindgenError) {
-        let committed = committedSet(architecture: triple.architecture)
+        let committed = committedSource(architecture: triple.architecture)
+        let named = headers.set != nil || !headers.includeDirectories.isEmpty
         let selection = try HeaderSelection(
-            set: headers.set ?? (headers.includeDirectories.isEmpty ? committed : nil),
-            includeDirectories: headers.includeDirectories, triple: triple, packageRoot: headers.packageRoot)
+            set: headers.set ?? (named ? nil : committed.set),
+            includeDirectories: named ? headers.includeDirectories : committed.includeDirectories, triple: triple,
+            packageRoot: headers.packageRoot)
         let (model, files) = try selection.generate()
         let root = headers.packageRoot
         let stale = AtomicWriter.differences(files, under: root)
@@ -69,13 +71,18 @@ struct Check: ParsableCommand {
         print("kvm-bindgen: \(files.count) files up to date (\(model.header.set), \(model.triple.triple))")
     }
 
-    /// The set named in the committed manifest, so that a bare `check` checks what is committed.
-    private func committedSet(architecture: String) -> String? {
+    /// The headers the committed manifest names, so that a bare `check` checks what is committed: its pinned
+    /// set, or the include directories of a `--include` generation (`custom`); neither for `host`.
+    private func committedSource(architecture: String) -> (set: String?, includeDirectories: [String]) {
         let path = headers.packageRoot + "/" + BindingsGenerator.sourcesDirectory(architecture: architecture)
             + "/KVMBindings.manifest.json"
-        guard let data = FileManager.default.contents(atPath: path),
-            let set = try? BindingsManifest.decode(data).header.set, !["host", "custom"].contains(set)
-        else { return nil }
-        return set
+        guard let data = FileManager.default.contents(atPath: path), let manifest = try? BindingsManifest.decode(data) else {
+            return (nil, [])
+        }
+        switch manifest.header.set {
+        case "host": return (nil, [])
+        case "custom": return (nil, manifest.includeDirectories ?? [])
+        default: return (manifest.header.set, [])
+        }
     }
 }

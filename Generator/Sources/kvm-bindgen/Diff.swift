@@ -6,8 +6,9 @@ struct Diff: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Report how the KVM API changed between two header sets: ioctls, structs, capabilities, exit reasons, constants.",
         discussion: """
-            A and B are KVMBindings.manifest.json files, or pinned header sets (e.g. bullseye trixie), which are \
-            generated in memory for --arch.
+            A and B are KVMBindings.manifest.json files, pinned header sets (e.g. bullseye trixie), or include \
+            directories holding linux/kvm.h (a set headers/fetch.sh downloaded for review, a kernel tree's \
+            headers_install output); sets and directories are generated in memory for --arch.
             """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case markdown, json }
@@ -37,6 +38,12 @@ struct Diff: ParsableCommand {
     }
 
     private func manifest(_ side: String) throws -> BindingsManifest {
+        let triple = try arch.map { (name) throws(BindgenError) -> TargetTriple in try TargetTriple.named(name) } ?? .host
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: side, isDirectory: &isDirectory), isDirectory.boolValue {
+            let (_, files) = try HeaderSelection(set: nil, includeDirectories: [side], triple: triple, packageRoot: packageRoot).generate()
+            return try BindingsManifest.decode(from: files)
+        }
         if side.hasSuffix(".json") || side.contains("/") {
             guard let data = FileManager.default.contents(atPath: side) else {
                 throw ValidationFailure("cannot read the manifest \(side)")
@@ -47,7 +54,6 @@ struct Diff: ParsableCommand {
                 throw ValidationFailure("\(side) is not a KVMBindings manifest: \(error)")
             }
         }
-        let triple = try arch.map { (name) throws(BindgenError) -> TargetTriple in try TargetTriple.named(name) } ?? .host
         let (_, files) = try HeaderSelection(set: side, triple: triple, packageRoot: packageRoot).generate()
         return try BindingsManifest.decode(from: files)
     }

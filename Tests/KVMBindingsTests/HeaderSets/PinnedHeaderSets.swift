@@ -16,9 +16,6 @@ struct PinnedPair: Sendable, Hashable, CustomTestStringConvertible {
         root.appendingPathComponent("headers/sets/\(set)/\(architecture)/include")
     }
 
-    func isFetched(root: URL) -> Bool {
-        FileManager.default.fileExists(atPath: includeDirectory(root: root).appendingPathComponent("linux/kvm.h").path)
-    }
 }
 
 /// `headers/sets.json`, as far as the per-architecture oracle needs it.
@@ -31,6 +28,8 @@ enum PinnedHeaderSets {
         struct Arch: Decodable {
             var available: Bool
             var reason: String?
+            var sha256: String?
+            var files: [String: String]?
         }
         var arches: [String]
         var sets: [String: Set]
@@ -49,6 +48,13 @@ enum PinnedHeaderSets {
                 }
             }
         }
+    }
+
+    /// What sets.json pins for a pair: the files (relative path → sha256) and their combined checksum.
+    static func pinnedFiles(_ pair: PinnedPair, root: URL = PackageLocation.root()) throws -> (files: [String: String], sha256: String) {
+        let file = try JSONDecoder().decode(File.self, from: Data(contentsOf: root.appendingPathComponent("headers/sets.json")))
+        let arch = file.sets[pair.set]?.arches[pair.architecture]
+        return (arch?.files ?? [:], arch?.sha256 ?? "")
     }
 
     /// The pairs, or none when sets.json cannot be read (the test then fails on its own).

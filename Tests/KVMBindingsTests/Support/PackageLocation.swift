@@ -27,6 +27,7 @@ enum PackageLocation {
             return "host headers missing: \(includeDirectory.path)/\(manifest.header.path) does not exist"
         }
         let architecture = includeDirectory.deletingLastPathComponent().lastPathComponent
-        return "header set missing: run headers/fetch.sh \(manifest.header.set) \(architecture)"
+        return "header set missing: headers/sets/\(manifest.header.set)/\(architecture)/include is committed with the "
+            + "package; restore it with git (headers/fetch.sh imports sets that are not pinned yet)"
     }
 }

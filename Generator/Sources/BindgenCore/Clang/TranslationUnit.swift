@@ -49,6 +49,26 @@ final class TranslationUnit {
 
     var cursor: ClangCursor { ClangCursor(raw: clang_getTranslationUnitCursor(raw)) }
 
+    /// Every file the preprocessor opened for this unit (the in-memory main file included), as clang
+    /// spells its path: what the bindings depend on, and so what a pinned header set must contain.
+    func includedFiles() -> [String] {
+        final class Collector { var paths: [String] = [] }
+        let collector = Collector()
+        // SAFETY: the context pointer is `collector`, kept alive by `withExtendedLifetime` for the duration of
+        // this synchronous call; the visitor only reads the file name clang hands it.
+        withExtendedLifetime(collector) {
+            clang_getInclusions(
+                raw,
+                { file, _, _, context in
+                    guard let file, let context else { return }
+                    let collector = Unmanaged<Collector>.fromOpaque(context).takeUnretainedValue()
+                    collector.paths.append(clang_getFileName(file).consumed())
+                },
+                Unmanaged.passUnretained(collector).toOpaque())
+        }
+        return collector.paths
+    }
+
     /// Formatted diagnostics at or above `minimumSeverity`.
     func diagnostics(minimumSeverity: CXDiagnosticSeverity) -> [String] {
         var result: [String] = []

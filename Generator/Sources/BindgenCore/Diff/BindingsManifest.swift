@@ -5,7 +5,6 @@ import Foundation
 public struct BindingsManifest: Decodable, Sendable {
     public struct Header: Decodable, Sendable {
         public var set: String
-        public var version: String
         public var sha256: String
     }
 
@@ -57,6 +56,8 @@ public struct BindingsManifest: Decodable, Sendable {
     }
 
     public var header: Header
+    /// Where the headers were parsed from, in search order (absent in manifests before 2026-12).
+    public var includeDirectories: [String]?
     public var triple: String
     public var architecture: String
     public var structs: [Record]

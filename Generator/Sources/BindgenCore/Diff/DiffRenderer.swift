@@ -11,8 +11,7 @@ public enum DiffRenderer {
     public static func markdown(_ diff: ManifestDiff) -> String {
         var lines = [
             "# KVM API changes: \(diff.from.set) → \(diff.to.set) (\(diff.to.triple))", "",
-            "From `\(diff.from.set)` (\(diff.from.version), \(diff.from.triple)) to `\(diff.to.set)` (\(diff.to.version), "
-                + "\(diff.to.triple)); KVM headers sha256 \(diff.from.sha256.prefix(12))… → \(diff.to.sha256.prefix(12))….", "",
+            "From `\(diff.from.set)` (\(diff.from.triple)) to `\(diff.to.set)` (\(diff.to.triple)); headers sha256 \(diff.from.sha256.prefix(12))… → \(diff.to.sha256.prefix(12))….", "",
             "| | added | removed | changed |", "| --- | ---: | ---: | ---: |",
         ]
         func count<I, C>(_ title: String, _ section: ManifestDiff.Section<I, C>) {

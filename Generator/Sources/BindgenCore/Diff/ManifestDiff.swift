@@ -5,7 +5,6 @@ public struct ManifestDiff: Codable, Equatable, Sendable {
     /// One side of the comparison.
     public struct Source: Codable, Equatable, Sendable {
         public var set: String
-        public var version: String
         public var triple: String
         public var sha256: String
     }
@@ -169,7 +168,7 @@ public struct ManifestDiff: Codable, Equatable, Sendable {
 
 extension ManifestDiff.Source {
     init(_ manifest: BindingsManifest) {
-        self.init(set: manifest.header.set, version: manifest.header.version, triple: manifest.triple, sha256: manifest.header.sha256)
+        self.init(set: manifest.header.set, triple: manifest.triple, sha256: manifest.header.sha256)
     }
 }
 

@@ -21,22 +21,43 @@ public struct SkippedDeclaration: Codable, Equatable, Sendable {
     public var location: SourceLocation
 }
 
-/// Which header set the model came from.
+/// Which headers the model came from, by content only: nothing a registry can change without changing
+/// the files (no package version, no download date) goes in, so the output is a function of the headers'
+/// content, the target and the generator.
 public struct HeaderInfo: Codable, Equatable, Sendable {
     /// The main header, relative to the include directory (`linux/kvm.h`).
     public var path: String
-    /// Name of the pinned set (`trixie`), or `host` for `/usr/include`.
+    /// Name of the pinned set (`trixie`), `custom` for `--include` directories, or `host` for `/usr/include`.
     public var set: String
-    /// Debian package version of the set, or the host's `linux/version.h` version.
-    public var version: String
-    /// `sha256sum linux/kvm.h asm/kvm.h | sha256sum` of the include directory.
+    /// Every file clang opened to parse the main header, relative to the include directory that holds it,
+    /// sorted, each with its sha256 (filled in by the parser).
+    public var files: [HeaderFile]
+    /// The checksum of those files: `cd include && sha256sum FILE... | sha256sum` with the files in `files`'
+    /// order, the same as headers/sets.json records for a pinned set.
     public var sha256: String
 
-    public init(path: String, set: String, version: String, sha256: String) {
+    public init(path: String, set: String, files: [HeaderFile] = [], sha256: String = "") {
         self.path = path
         self.set = set
-        self.version = version
+        self.files = files
         self.sha256 = sha256
+    }
+}
+
+/// One header file the bindings depend on.
+public struct HeaderFile: Codable, Equatable, Sendable {
+    /// Relative to the include directory (`asm-generic/int-ll64.h`).
+    public var path: String
+    public var sha256: String
+
+    public init(path: String, sha256: String) {
+        self.path = path
+        self.sha256 = sha256
+    }
+
+    /// `sha256sum`'s output for `files`, hashed: what `sha256sum FILE... | sha256sum` prints.
+    public static func checksum(_ files: [HeaderFile]) -> String {
+        SHA256.hexDigest(Array(files.map { "\($0.sha256)  \($0.path)\n" }.joined().utf8))
     }
 }
 

@@ -1,3 +1,4 @@
+import Foundation
 import CClang
 
 /// Parses a KVM header set into a `BindingModel` (the "parse" stage of parse → model → render).
@@ -28,6 +29,9 @@ public struct HeaderParser {
         let files = try SourceFiles(includeDirectories: includeDirectories, boundFiles: boundFiles)
         let unit = try TranslationUnit(
             source: "#include <\(mainHeader)>\n", fileName: "kvm-bindgen-input.c", arguments: clangArguments)
+        var headerInfo = headerInfo
+        headerInfo.files = try Self.headerFiles(opened: unit.includedFiles(), files: files)
+        headerInfo.sha256 = HeaderFile.checksum(headerInfo.files)
         let recordParser = RecordParser(files: files)
         let records = try recordParser.records(in: unit)
         let macroParser = MacroParser(files: files)
@@ -110,6 +114,21 @@ public struct HeaderParser {
         return BindingModel(
             header: headerInfo, triple: triple, records: records, constants: constants, ioctls: ioctls,
             skipped: skipped)
+    }
+
+    /// The files clang opened for the main header, relative to the include directory that resolves each,
+    /// sorted (byte order, as `LC_ALL=C sort`), with their sha256. The in-memory input file is left out.
+    /// With `-nostdinc` nothing else can be opened, so a file outside every include directory is an error.
+    static func headerFiles(opened: [String], files: SourceFiles) throws(BindgenError) -> [HeaderFile] {
+        var result: [String: HeaderFile] = [:]
+        for path in opened where !path.hasSuffix("kvm-bindgen-input.c") {
+            guard let relative = files.includeRelativePath(path) else {
+                throw .headerNotFound("\(path) was opened but lies outside the include directories")
+            }
+            guard let bytes = FileManager.default.contents(atPath: path) else { throw .headerNotFound(path) }
+            result[relative] = HeaderFile(path: relative, sha256: SHA256.hexDigest(bytes))
+        }
+        return result.values.sorted { Array($0.path.utf8).lexicographicallyPrecedes(Array($1.path.utf8)) }
     }
 
     /// The evaluation source encodes `_IOC_DIR` as (read ? 2 : 0) | (write ? 1 : 0), computed by clang

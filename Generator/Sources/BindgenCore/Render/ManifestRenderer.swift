@@ -1,7 +1,7 @@
 /// Renders `KVMBindings.manifest.json`: every struct's layout, ioctl and constant, with both spellings.
 struct ManifestRenderer {
     func render(
-        model: BindingModel, includeDirectory: String, plans: [TypePlan], ioctls: [ResolvedIoctl],
+        model: BindingModel, includeDirectories: [String], plans: [TypePlan], ioctls: [ResolvedIoctl],
         constantExpressions: [String: String]
     ) -> String {
         let structs: [JSON] = plans.map { plan in
@@ -50,9 +50,11 @@ struct ManifestRenderer {
             ("generator", .string("kvm-bindgen")),
             ("header", .object([
                 ("path", .string(model.header.path)), ("set", .string(model.header.set)),
-                ("version", .string(model.header.version)), ("sha256", .string(model.header.sha256)),
+                ("sha256", .string(model.header.sha256)),
+                ("files", .array(model.header.files.map { .object([("path", .string($0.path)), ("sha256", .string($0.sha256))]) })),
             ])),
-            ("includeDirectory", .string(includeDirectory)),
+            ("includeDirectory", .string(includeDirectories.first ?? "")),
+            ("includeDirectories", .array(includeDirectories.map { .string($0) })),
             ("triple", .string(model.triple.triple)),
             ("architecture", .string(model.triple.architecture)),
             ("structs", .array(structs)),
