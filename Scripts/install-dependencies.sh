@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what building and testing swift-kvm needs on Debian 12 beyond Swift itself:
-# libclang-dev (the generator), gcc and binutils (the layout oracle's C probe, test-guest encodings),
+# a libclang-dev (the generator), gcc and binutils (the layout oracle's C probe, test-guest encodings),
 # clang (compile-only probes), bindgen (the generator benchmark's peer), and the static libc and
 # libstdc++ the fully static example VMMs link (Package.swift's `smallVMM`). Idempotent.
 set -euo pipefail
 needed=()
-[ -f /usr/lib/llvm-14/include/clang-c/Index.h ] || needed+=(libclang-dev)
+# Any libclang-N-dev will do (Package.swift picks KVM_BINDGEN_LLVM or the newest /usr/lib/llvm-N).
+ls /usr/lib/llvm-*/include/clang-c/Index.h >/dev/null 2>&1 || needed+=(libclang-dev)
 command -v cc >/dev/null || needed+=(gcc)
 command -v as >/dev/null || needed+=(binutils)
 command -v readelf >/dev/null || needed+=(binutils)
