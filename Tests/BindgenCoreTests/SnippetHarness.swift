@@ -38,11 +38,19 @@ enum SnippetHarness {
     }
 
     /// The generated Swift (records, constants, ioctls, wrappers) as one text, each file under a MARK.
-    /// Files that declare nothing for the snippet (an empty `KVMConstants`, say) are left out.
+    /// Files that declare nothing for the snippet (an empty `KVMConstants`, say) are left out. The header
+    /// line's file count and checksum cover the host's `linux/types.h` and friends, which differ between
+    /// machines, so they read `N files, sha256 (snippet)` here.
     static func swiftText(of files: [GeneratedFile]) -> String {
         files.filter { $0.path.hasPrefix("Sources/") && $0.path.hasSuffix(".swift") && declaresSomething($0.contents) }
-            .map { "// MARK: \(($0.path as NSString).lastPathComponent)\n\($0.contents)" }
+            .map { "// MARK: \(($0.path as NSString).lastPathComponent)\n\(hostIndependent($0.contents))" }
             .joined(separator: "\n")
+    }
+
+    private static func hostIndependent(_ contents: String) -> String {
+        guard let newline = contents.firstIndex(of: "\n") else { return contents }
+        let first = contents[..<newline].replacing(/\d+ files, sha256 [0-9a-f]{64}/, with: "N files, sha256 (snippet)")
+        return String(first) + contents[newline...]
     }
 
     private static func declaresSomething(_ contents: String) -> Bool {
