@@ -1,3 +1,4 @@
+import BindgenCore
 import Foundation
 import Testing
 
@@ -13,6 +14,25 @@ struct StaticAssertProbeTests {
         let report = try CProbeDriver.checkStatically(context.manifest, includeDirectory: context.includeDirectory)
         for failure in report.failures { Issue.record("\(failure)") }
         for error in report.otherErrors { Issue.record("\(error)") }
+    }
+
+    /// What a user who regenerates for their own kernel gets: bindings generated from the running system's
+    /// `/usr/include` (asm/ in its multiarch folder) hold as static assertions, like a pinned set's.
+    @Test("bindings generated with --include /usr/include pass the compile-only probe")
+    func systemHeaders() throws {
+        guard FileManager.default.fileExists(atPath: "/usr/include/linux/kvm.h") else {
+            try Test.cancel("no /usr/include/linux/kvm.h (Debian's linux-libc-dev)")
+        }
+        let selection = try HeaderSelection(
+            set: nil, includeDirectories: ["/usr/include"], triple: try TargetTriple.named("x86_64"), packageRoot: "/nonexistent")
+        let files = try selection.generate().files
+        let manifestFile = try #require(files.first { $0.path.hasSuffix("KVMBindings.manifest.json") })
+        let manifest = try LayoutManifest.decode(Data(manifestFile.contents.utf8))
+        #expect(manifest.header.set == "custom" && manifest.includeDirectories == ["/usr/include"])
+        let include = OracleContext.searchDirectory(for: manifest, packageRoot: URL(fileURLWithPath: "/nonexistent"))
+        let report = try CProbeDriver.checkStatically(manifest, includeDirectory: include)
+        #expect(report.failures.isEmpty && report.otherErrors.isEmpty, "\(report.failures.prefix(3)) \(report.otherErrors.prefix(3))")
+        #expect(!manifest.structs.isEmpty && !manifest.ioctls.isEmpty)
     }
 
     @Test("a wrong number is reported with the value clang computed")

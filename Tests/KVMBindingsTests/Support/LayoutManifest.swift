@@ -99,6 +99,8 @@ struct LayoutManifest: Decodable, Sendable {
     var generator: String?
     var header: Header
     var includeDirectory: String
+    /// Every include directory given to the generator (each searched after its multiarch folder, if any).
+    var includeDirectories: [String]?
     var triple: String
     var architecture: String
     var structs: [Record]
@@ -116,8 +118,15 @@ struct LayoutManifest: Decodable, Sendable {
 
     /// The include directory as an absolute path (the manifest gives it relative to the package root).
     func includeDirectory(packageRoot: URL) -> URL {
-        includeDirectory.hasPrefix("/")
-            ? URL(fileURLWithPath: includeDirectory)
-            : packageRoot.appendingPathComponent(includeDirectory)
+        Self.absolute(includeDirectory, packageRoot: packageRoot)
+    }
+
+    /// Every include directory, absolute, in search order.
+    func includeDirectories(packageRoot: URL) -> [URL] {
+        (includeDirectories ?? [includeDirectory]).map { Self.absolute($0, packageRoot: packageRoot) }
+    }
+
+    private static func absolute(_ path: String, packageRoot: URL) -> URL {
+        path.hasPrefix("/") ? URL(fileURLWithPath: path) : packageRoot.appendingPathComponent(path)
     }
 }

@@ -23,12 +23,39 @@ struct OracleContext: Sendable {
         } catch {
             throw Unavailable(description: "manifest \(url.path) does not decode: \(error)")
         }
-        let includeDirectory = manifest.includeDirectory(packageRoot: root)
+        let includeDirectory = searchDirectory(for: manifest, packageRoot: root)
         if let message = PackageLocation.missingHeadersMessage(manifest, includeDirectory: includeDirectory) {
             throw Unavailable(description: message)
         }
         return OracleContext(root: root, manifest: manifest, includeDirectory: includeDirectory)
     }
+
+    /// One folder to compile the manifest's headers against, searching as the generator did: each of its
+    /// include directories after that directory's multiarch folder, where it has one.
+    static func searchDirectory(for manifest: LayoutManifest, packageRoot: URL) -> URL {
+        let multiarch = manifest.triple.replacingOccurrences(of: "-unknown-", with: "-")
+        let directories = manifest.includeDirectories(packageRoot: packageRoot).flatMap { directory in
+            let folder = directory.appendingPathComponent(multiarch)
+            return FileManager.default.fileExists(atPath: folder.appendingPathComponent("asm/kvm.h").path) ? [folder, directory] : [directory]
+        }
+        return directories.count == 1 ? directories[0] : merged(directories)
+    }
+}
+
+/// One folder that searches like `directories` in order: a symbolic link to each top-level entry, the first
+/// directory holding a name winning (a system's `/usr/include` keeps `asm/` in its multiarch folder), so the
+/// oracle's compilers take one `-I`/`-isystem` for a manifest generated with `--include /usr/include`.
+private func merged(_ directories: [URL]) -> URL {
+    let merged = FileManager.default.temporaryDirectory.appendingPathComponent("kvm-oracle-include-\(UUID().uuidString)")
+    try? FileManager.default.createDirectory(at: merged, withIntermediateDirectories: true)
+    for directory in directories {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [] {
+            let link = merged.appendingPathComponent(name)
+            guard !FileManager.default.fileExists(atPath: link.path) else { continue }
+            try? FileManager.default.createSymbolicLink(at: link, withDestinationURL: directory.appendingPathComponent(name))
+        }
+    }
+    return merged
 }
 
 /// Shared, lazily computed results (a `static let` runs once, thread-safely).

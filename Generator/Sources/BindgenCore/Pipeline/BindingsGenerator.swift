@@ -3,8 +3,8 @@ import Foundation
 /// The whole pipeline: model → plans → Swift sources, manifest and layout table.
 public struct BindingsGenerator {
     public var model: BindingModel
-    /// The include directories as the manifest records them, in search order (relative to the package
-    /// root for pinned sets; a system's `/usr/include` comes with its multiarch folder first).
+    /// The include directories as the manifest records them, as given (relative to the package root for
+    /// pinned sets); a system's `/usr/include` is searched after its multiarch folder.
     public var includeDirectoriesForManifest: [String]
     /// The command that regenerates these files, for their headers and for `check`'s message.
     public var regenerateCommand: String

@@ -5,7 +5,8 @@ import Foundation
 /// or the host's `/usr/include`.
 public struct HeaderSelection {
     public var parser: HeaderParser
-    /// The include directories as the manifest records them (relative to the package root for pinned sets).
+    /// The include directories as the manifest records them: as given (relative to the package root for
+    /// pinned sets); each is searched after its multiarch folder, where it has one (`withMultiarch`).
     public var includeDirectoriesForManifest: [String]
     /// The command that regenerates the bindings from these headers.
     public var regenerateCommand: String
@@ -31,11 +32,11 @@ public struct HeaderSelection {
             setLabel = set
         } else if !includeDirectories.isEmpty {
             directories = Self.withMultiarch(includeDirectories, triple: triple)
-            includeDirectoriesForManifest = directories
+            includeDirectoriesForManifest = includeDirectories
             setLabel = "custom"
         } else {
             directories = Self.withMultiarch(["/usr/include"], triple: triple)
-            includeDirectoriesForManifest = directories
+            includeDirectoriesForManifest = ["/usr/include"]
             setLabel = "host"
         }
         guard let mainHeader = directories.lazy.map({ $0 + "/linux/kvm.h" }).first(where: FileManager.default.fileExists),
