@@ -3,7 +3,7 @@
 # headers/sets.json: 4 sets × 3 architectures = 12 pairs, of which 11 exist (bullseye, Linux 5.10, has
 # no RISC-V KVM: it came in 5.16). Each pair is generated into its own temporary package root; prints
 # each pair's median of RUNS runs (default 5), their sum, and the wall time of one pass over all pairs.
-# Fetches missing header sets first (headers/fetch.sh all).
+# The pinned sets are committed under headers/sets; nothing is downloaded.
 #
 #   Benchmarks/generate-all-sets.sh            RUNS=9 Benchmarks/generate-all-sets.sh
 #   SCRATCH_PATH=.build-bench Benchmarks/generate-all-sets.sh   (a separate build folder)
@@ -11,7 +11,6 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 runs=${RUNS:-5}
 scratch=${SCRATCH_PATH:-$root/.build}
-"$root/headers/fetch.sh" all 2>/dev/null
 swift build -c release --product kvm-bindgen --package-path "$root" --scratch-path "$scratch" >/dev/null
 tool="$(swift build -c release --show-bin-path --package-path "$root" --scratch-path "$scratch")/kvm-bindgen"
 work=$(mktemp -d)

@@ -1,9 +1,9 @@
 import Foundation
 import PackagePlugin
 
-/// `swift package regenerate-kvm-bindings [--kernel V | --set NAME] [--arch A]`: fetches the pinned header
-/// set if needed and regenerates the committed bindings with kvm-bindgen. Asks for permission to write
-/// to the package.
+/// `swift package regenerate-kvm-bindings [--kernel V | --set NAME] [--arch A]`: regenerates the committed
+/// bindings from a pinned header set (committed under headers/sets) with kvm-bindgen. Downloads nothing.
+/// Asks for permission to write to the package.
 @main
 struct RegenerateKVMBindings: CommandPlugin {
     /// Kernel versions of headers/sets.json, for `--kernel`.
@@ -22,10 +22,6 @@ struct RegenerateKVMBindings: CommandPlugin {
             set = match
         }
         let root = context.package.directoryURL
-        let include = root.appending(path: "headers/sets/\(set)/\(architecture)/include/linux/kvm.h")
-        if !FileManager.default.fileExists(atPath: include.path) {
-            try run(root.appending(path: "headers/fetch.sh"), [set, architecture], in: root)
-        }
         let tool = try context.tool(named: "kvm-bindgen")
         try run(tool.url, ["generate", "--set", set, "--arch", architecture, "--package-root", root.path], in: root)
     }

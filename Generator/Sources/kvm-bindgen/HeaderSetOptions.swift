@@ -1,7 +1,7 @@
 import ArgumentParser
 import BindgenCore
 
-/// Which headers to bind: a pinned set fetched by `headers/fetch.sh`, explicit include directories,
+/// Which headers to bind: a pinned set committed under `headers/sets`, explicit include directories,
 /// or (when neither is named) the host's `/usr/include`.
 struct HeaderSetOptions: ParsableArguments {
     @Option(help: "A pinned header set from headers/sets.json (e.g. trixie).")
