@@ -3,11 +3,11 @@ import Foundation
 /// Runs GNU `as` and `objcopy` (binutils) to produce reference encodings for ``X86Code``.
 enum GNUAssembler {
     enum Mode {
-        case real16, long64
+        case real16, protected32, long64
 
         var asArguments: [String] {
             switch self {
-            case .real16: ["--32", "-mx86-used-note=no"]
+            case .real16, .protected32: ["--32", "-mx86-used-note=no"]
             case .long64: ["--64"]
             }
         }
@@ -15,6 +15,7 @@ enum GNUAssembler {
         var directive: String {
             switch self {
             case .real16: ".code16"
+            case .protected32: ".code32"
             case .long64: ".code64"
             }
         }
