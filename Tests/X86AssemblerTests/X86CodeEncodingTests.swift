@@ -242,7 +242,7 @@ import X86Assembler
         code.jmpFar(selector: 0x10, offset: 0x10_0000)
         let subroutine = code.makeLabel()
         code.call(subroutine)
-        code.jne(top, .near); code.jmp(top, .near); code.j(.below, top); code.j(.greater, top, .near)
+        code.jne(top, .near); code.jmp(top, .near); code.j(.below, top, .near); code.j(.greater, top, .near)
         code.bind(subroutine)
         code.ret()
 

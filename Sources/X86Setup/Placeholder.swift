@@ -1,2 +1,0 @@
-#if arch(x86_64)
-#endif
