@@ -1,3 +1,4 @@
+#if arch(x86_64)
 import Foundation
 
 /// Runs GNU `as` and `objcopy` (binutils) to produce reference encodings for ``X86Code``.
@@ -90,3 +91,4 @@ enum GNUAssembler {
 func hexDump(_ bytes: [UInt8]) -> String {
     bytes.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined(separator: " ")
 }
+#endif

@@ -1,3 +1,4 @@
+#if arch(x86_64)
 import Testing
 import X86Assembler
 
@@ -349,3 +350,4 @@ import X86Assembler
         #expect(try code.assemble() == [0xCC, 0xCC, 0xCC, 0xCC, 0xCC, 0xF4])
     }
 }
+#endif

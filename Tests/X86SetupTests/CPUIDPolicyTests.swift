@@ -1,3 +1,4 @@
+#if arch(x86_64)
 import KVM
 import KVMBindings
 import Testing
@@ -79,3 +80,4 @@ import X86Setup
         }
     }
 }
+#endif

@@ -1,3 +1,4 @@
+#if arch(x86_64)
 import KVMBindings
 import Testing
 import X86Setup
@@ -103,3 +104,4 @@ import X86Setup
         #expect(registers.rip == 0x100_0000 && registers.rsp == 0x8FF0 && registers.rflags == 2 && registers.rsi == 0x7000)
     }
 }
+#endif

@@ -1,3 +1,4 @@
+#if arch(x86_64)
 import Glibc
 import KVM
 import KVMBindings
@@ -125,3 +126,4 @@ struct EntryStateVMTests {
         #expect(LocalAPICSetup.register(LocalAPICSetup.lint1Offset, in: lapic) & 0x700 == 0x400)
     }
 }
+#endif

@@ -1,3 +1,4 @@
+#if arch(x86_64)
 import KVM
 import KVMBindings
 import Testing
@@ -96,3 +97,4 @@ import X86Setup
         #expect(throws: GuestMemoryError.self) { try LongModeSetup.write(into: small) }
     }
 }
+#endif

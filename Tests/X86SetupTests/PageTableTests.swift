@@ -1,3 +1,4 @@
+#if arch(x86_64)
 import KVM
 import KVMBindings
 import Testing
@@ -143,3 +144,4 @@ import X86Setup
         #expect(!GuestPageWalk.write([1], at: 0xFFFF_FFFF_8000_2000, special: special, memory: memory))
     }
 }
+#endif

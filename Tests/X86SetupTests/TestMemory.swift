@@ -1,3 +1,4 @@
+#if arch(x86_64)
 import KVM
 
 /// Guest memory `[0, size)` backed by an anonymous mapping (no VM needed).
@@ -19,3 +20,4 @@ struct SeededGenerator: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+#endif
