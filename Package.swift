@@ -63,8 +63,7 @@ let package = Package(
 
         // MARK: Examples (executable documentation, built only on the public runtime API)
         .executableTarget(name: "hello", dependencies: ["KVM"], path: "Sources/Examples/hello", linkerSettings: smallVMM),
-        .executableTarget(
-            name: "boot", dependencies: ["KVM", "X86Setup"], path: "Sources/Examples/boot", linkerSettings: smallVMM),
+        .executableTarget(name: "boot", dependencies: ["KVM", "X86Setup"], path: "Sources/Examples/boot", linkerSettings: smallVMM),
         .executableTarget(
             name: "long-mode", dependencies: ["KVM", "X86Setup", "X86Assembler"], path: "Sources/Examples/long-mode",
             linkerSettings: smallVMM),
