@@ -46,6 +46,8 @@ let package = Package(
     products: [
         .library(name: "KVMBindings", targets: ["KVMBindings"]),
         .library(name: "KVM", targets: ["KVM"]),
+        .library(name: "X86Setup", targets: ["X86Setup"]),
+        .library(name: "X86Assembler", targets: ["X86Assembler"]),
         .executable(name: "kvm-bindgen", targets: ["kvm-bindgen"]),
     ],
     dependencies: [
@@ -70,17 +72,20 @@ let package = Package(
         // What the runtime's hot path needs from C: a direct `ioctl` call and a thread-local token.
         .target(name: "CKVMShims", path: "Sources/CKVMShims"),
 
+        // MARK: x86 machine setup (descriptors, page tables, entry state, MSRs, CPUID) and the
+        // x86 encoder for hand-written guests. Both compile to empty modules on other architectures.
+        .target(name: "X86Setup", dependencies: ["KVM", "KVMBindings"], path: "Sources/X86Setup"),
+        .target(name: "X86Assembler", path: "Sources/X86Assembler"),
+
         // MARK: Examples (executable documentation, built only on the public runtime API)
         .executableTarget(name: "hello", dependencies: ["KVM"], path: "Sources/Examples/hello", linkerSettings: smallVMM),
-        .executableTarget(name: "boot", dependencies: ["KVM"], path: "Sources/Examples/boot", linkerSettings: smallVMM),
+        .executableTarget(name: "boot", dependencies: ["KVM", "X86Setup"], path: "Sources/Examples/boot", linkerSettings: smallVMM),
         .executableTarget(
-            name: "long-mode", dependencies: ["KVM", "ExampleSupport"], path: "Sources/Examples/long-mode",
+            name: "long-mode", dependencies: ["KVM", "X86Setup", "X86Assembler"], path: "Sources/Examples/long-mode",
             linkerSettings: smallVMM),
         .executableTarget(
-            name: "devices", dependencies: ["KVM", "ExampleSupport"], path: "Sources/Examples/devices",
+            name: "devices", dependencies: ["KVM", "X86Assembler"], path: "Sources/Examples/devices",
             linkerSettings: smallVMM),
-        // The hand-assembler the examples share, so that each example's guest code reads the same way.
-        .target(name: "ExampleSupport", path: "Sources/Examples/ExampleSupport"),
 
         // MARK: Generator
         .systemLibrary(name: "CClang", path: "Generator/CClang"),
@@ -129,9 +134,15 @@ let package = Package(
         ),
         .testTarget(
             name: "KVMTests",
-            dependencies: ["KVM"],
+            dependencies: ["KVM", "X86Setup", "X86Assembler"],
             path: "Tests/KVMTests"
         ),
+        // X86Assembler's encodings against GNU `as` (binutils), and X86Setup's tables, walks, CPUID
+        // and a real VM entering long mode with them.
+        .testTarget(name: "X86AssemblerTests", dependencies: ["X86Assembler"], path: "Tests/X86AssemblerTests"),
+        .testTarget(
+            name: "X86SetupTests", dependencies: ["X86Setup", "X86Assembler", "KVM", "KVMBindings"],
+            path: "Tests/X86SetupTests"),
         // Runs the example executables as subprocesses (SwiftPM builds them with the tests; see
         // Tests/ExamplesTests/ExampleRunner.swift for how the tests find them). Depends on `boot` only for
         // unit tests of its decoders (`@testable import boot`: LZ4, payload formats).

@@ -5,6 +5,7 @@
 
 import KVM
 import KVMBindings
+import X86Setup
 
 struct VCPUThread {
     let machine: Machine
@@ -35,12 +36,12 @@ struct VCPUThread {
 
     private func configure(_ vcpu: VCPU) throws {
         try vcpu.setCPUID(machine.cpuid.entries(for: index, cpuCount: machine.options.cpus, from: machine.supportedCPUID))
-        let refused = CPUSetup.setBootMSRs(on: vcpu, supported: machine.supportedMSRs)
+        let refused = BootMSRs.set(on: vcpu, supported: machine.supportedMSRs)
         if machine.options.verbose, !refused.isEmpty, index == 0 {
             FailureReport.printError("boot: KVM refused boot MSRs " + refused.map { hex($0) }.joined(separator: ", "))
         }
-        try vcpu.setFPU(CPUSetup.fpu())
-        try vcpu.setLAPIC(CPUSetup.configureLINTs(try vcpu.lapic()))
+        try vcpu.setFPU(FPUDefaults.state)
+        try vcpu.setLAPIC(LocalAPICSetup.configuringLINTs(try vcpu.lapic()))
         guard index == 0 else { return }  // application processors wait for INIT/SIPI
         try vcpu.setSpecialRegisters(CPUSetup.specialRegisters(try vcpu.specialRegisters(), mode: machine.plan.mode))
         try vcpu.setRegisters(CPUSetup.registers(entry: machine.plan.entry, mode: machine.plan.mode, argument: machine.plan.argument))

@@ -22,18 +22,19 @@
 //    and the kernel decompresses itself: a fraction of a second on hardware virtualization, minutes
 //    where KVM emulates kernel code. A line on stderr says which path was taken. Files are read by
 //    ImageSource.swift straight into guest memory.
-// 5. CPUID.swift gives each vCPU the host's supported CPUID with its own APIC id and topology, minus
+// 5. X86Setup's CPUIDPolicy gives each vCPU the host's supported CPUID with its own APIC id and topology, minus
 //    the bits `--cpuid-clear` names and those EmulatorProbe.swift finds this host's KVM cannot run at
 //    CPL0 (on hosts where KVM emulates kernel code; hardware virtualization passes every probe).
-// 6. Machine.swift starts one thread per vCPU (RunLoop.swift); CPUSetup.swift sets GDT, page tables,
-//    control registers, MSRs, FPU and the LAPIC's LINT pins. vCPU 0 starts at the kernel's entry; the
+// 6. Machine.swift starts one thread per vCPU (RunLoop.swift); BootCPUState.swift (over X86Setup) sets GDT,
+//    page tables and control registers; X86Setup's BootMSRs, FPUDefaults and LocalAPICSetup the MSRs, FPU
+//    and the LAPIC's LINT pins. vCPU 0 starts at the kernel's entry; the
 //    others wait in KVM for the INIT/SIPI Linux sends through the in-kernel LAPIC.
 // 7. Exits are answered in RunLoop.swift: COM1 (Console.swift over Serial.swift's 16550A, IRQ 4) prints
 //    to stdout; the i8042 reset command, the ACPI S5 write, a triple fault after "reboot: Restarting
 //    system" and KVM's system events end the run cleanly (I8042.swift). Where KVM's emulator cannot
 //    run a kernel int3, the #BP is delivered through the guest's IDT, and an fwait is stepped over
 //    (EmulationFallback.swift). Any other failure prints the registers and the instruction bytes at
-//    RIP (FailureReport.swift, translated by GuestPageWalk.swift) and ends the run with status 1.
+//    RIP (FailureReport.swift, translated by X86Setup's GuestPageWalk) and ends the run with status 1.
 // 8. `--timeout` stops every vCPU and reports where each one was; `--report-memory` prints the VMM's
 //    resident memory minus the guest's (MemoryReport.swift); `--profile-guest MS [--symbols System.map]`
 //    samples every vCPU's RIP and prints where the guest spent its time (GuestProfiler.swift); `--dry-run` prints what would be booted

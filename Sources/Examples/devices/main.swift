@@ -175,8 +175,8 @@ do {
     let vm = try kvm.createVM()
     try vm.createIRQChip()
     _ = try vm.mapMemory(slot: 0, at: 0, size: Layout.memorySize)
-    try vm.memory.write(bytes: uartProgram().assembled(), at: GuestAddress(Layout.uartProgram))
-    try vm.memory.write(bytes: workerProgram().assembled(), at: GuestAddress(Layout.workerProgram))
+    try vm.memory.write(bytes: uartProgram(), at: GuestAddress(Layout.uartProgram))
+    try vm.memory.write(bytes: workerProgram(), at: GuestAddress(Layout.workerProgram))
 
     let interruptsRaised = Counter()
     let serial = Serial16550A(

@@ -3,8 +3,9 @@
 // How it works:
 //
 // 1. Memory: one 1 MiB slot at guest-physical 0. Into it go (Guest.swift): page tables identity-mapping
-//    the first 1 GiB with 2 MiB pages, a GDT (kernel and user code and data segments, and a TSS), the
-//    TSS, the kernel's code and the user program's code (MachineCode.swift assembles them).
+//    the first 1 GiB with 2 MiB pages, a GDT (kernel and user code and data segments, and a TSS) and
+//    the TSS (X86Setup's LongModeSetup writes them), the kernel's code and the user program's code
+//    (X86Assembler's LongModeCode assembles them).
 // 2. Long mode without a boot path: a real CPU starts in 16-bit real mode and has to climb through
 //    protected mode. A VMM can skip that: KVM_SET_SREGS loads the end state directly: CR0.PE|PG (paging
 //    on), CR4.PAE, EFER.LME|LMA (long mode enabled and active), CR3 = the page tables, GDTR, TR, and
@@ -27,9 +28,9 @@
 //
 // Usage: long-mode [N]   (count the primes below N; default 3000000)
 import Glibc
-import ExampleSupport
 import KVM
 import KVMBindings
+import X86Setup
 
 let bound: UInt32
 if CommandLine.arguments.count > 1 {
@@ -114,33 +115,18 @@ do {
     let kvm = try KVMSystem()
     let vm = try kvm.createVM()
     _ = try vm.mapMemory(slot: 0, at: 0, size: Layout.memorySize)
-    try writeSystemTables(into: vm.memory)
-    try vm.memory.write(bytes: kernelProgram().assembled(), at: GuestAddress(Layout.kernelCode))
-    try vm.memory.write(bytes: userProgram().assembled(), at: GuestAddress(Layout.userCode))
+    let tables = try writeSystemTables(into: vm.memory)
+    try vm.memory.write(bytes: kernelProgram(), at: GuestAddress(Layout.kernelCode))
+    try vm.memory.write(bytes: userProgram(), at: GuestAddress(Layout.userCode))
 
     // 2. One vCPU, put straight into 64-bit mode at CPL0.
     let vcpu = try vm.createVCPU(id: 0)
     try vcpu.setCPUID(kvm.supportedCPUID())
-    var special = try vcpu.specialRegisters()
-    special.cr0 = 1 << 0 | 1 << 31           // PE (protected mode) | PG (paging)
-    special.cr3 = Layout.pml4
-    special.cr4 = 1 << 5                     // PAE (4-level paging needs it)
-    special.efer = 1 << 8 | 1 << 10          // LME (long mode enable) | LMA (long mode active)
-    special.gdt.base = Layout.gdt
-    special.gdt.limit = gdtLimit
-    special.cs = kernelCode.register
-    special.ss = kernelData.register
-    special.ds = kernelData.register
-    special.es = kernelData.register
-    special.fs = kernelData.register
-    special.gs = kernelData.register
-    special.tr = taskStateRegister
-    try vcpu.setSpecialRegisters(special)
-    var registers = KVMRegs()
-    registers.rip = Layout.kernelCode
-    registers.rsp = Layout.kernelStackTop
-    registers.rflags = 0x2                   // bit 1 is always set; interrupts off
-    try vcpu.setRegisters(registers)
+    // The entry state: CR0.PE|PG (protected mode, paging), CR4.PAE, EFER.LME|LMA (long mode enabled and
+    // active), CR3 = the page tables, GDTR, TR (the TSS, busy), and CS = the 64-bit kernel code segment
+    // at CPL0 with the kernel data segment in DS, ES, FS, GS and SS.
+    try vcpu.setSpecialRegisters(tables.kernelEntry.applied(to: try vcpu.specialRegisters()))
+    try vcpu.setRegisters(EntryState.registers(rip: Layout.kernelCode, rsp: Layout.kernelStackTop))
 
     print("long-mode: a 64-bit guest counts the primes below \(bound) in user mode")
 
@@ -171,13 +157,13 @@ do {
             try printGuest(UInt8(truncatingIfNeeded: io.value))
         case .halt:
             times.record("halt (CPL0)", elapsed)   // and run it again: it goes on after its hlt
-        case .mmio(let access) where access.address == Layout.mmio + Register.console && access.isWrite:
+        case .mmio(let access) where access.address == Layout.mmio + UInt64(Register.console) && access.isWrite:
             times.record("MMIO write (CPL3)", elapsed)
             try printGuest(UInt8(truncatingIfNeeded: access.value))
-        case .mmio(let access) where access.address == Layout.mmio + Register.bound && !access.isWrite:
+        case .mmio(let access) where access.address == Layout.mmio + UInt64(Register.bound) && !access.isWrite:
             times.record("MMIO read (CPL3)", elapsed)
             vcpu.completeMMIORead(UInt64(bound))
-        case .mmio(let access) where access.address == Layout.mmio + Register.result && access.isWrite:
+        case .mmio(let access) where access.address == Layout.mmio + UInt64(Register.result) && access.isWrite:
             // This run began right after the bound was read: it is the whole computation (and one exit).
             computeNanoseconds = elapsed
             result = access.value

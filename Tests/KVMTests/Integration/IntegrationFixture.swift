@@ -1,5 +1,6 @@
 import Glibc
 import KVM
+import X86Setup
 import KVMBindings
 import Synchronization
 import Testing
@@ -80,31 +81,15 @@ final class TestMachine {
         try vcpu.enterRealMode(rip: rip, registers: registers)
     }
 
-    /// Writes page tables, GDT and TSS (LongModeSetup's default layout, low 16 KiB) and loads them:
-    /// CPUID from KVM_GET_SUPPORTED_CPUID, CR0/CR3/CR4/EFER, GDTR, TR, and CS/SS/DS/ES/FS/GS at
-    /// CPL0 (or CPL3 with `user`), RIP = `rip`, RSP = `rsp`.
+    /// Writes page tables, GDT and TSS (X86Setup's LongModeSetup, default layout, low 16 KiB) and
+    /// loads them: CPUID from KVM_GET_SUPPORTED_CPUID, then its kernel entry state (or user entry
+    /// state with `user`: CS/SS/DS/ES/FS/GS at CPL3), RIP = `rip`, RSP = `rsp`.
     @discardableResult
-    func enterLongMode(rip: UInt64, rsp: UInt64, user: Bool = false) throws -> LongModeSetup.Registers {
-        var memory = vm.memory
-        let setup = try LongModeSetup.write(into: &memory)
+    func enterLongMode(rip: UInt64, rsp: UInt64, user: Bool = false) throws -> LongModeSetup.Result {
+        let setup = try LongModeSetup.write(into: vm.memory)
         try vcpu.setCPUID(TestMachine.system().supportedCPUID())
-        var special = try vcpu.specialRegisters()
-        special.cr0 = setup.cr0
-        special.cr3 = setup.cr3
-        special.cr4 = setup.cr4
-        special.efer = setup.efer
-        special.gdt.base = setup.gdtBase.rawValue
-        special.gdt.limit = setup.gdtLimit
-        special.tr = KVMSegment(setup.taskState)
-        let code = KVMSegment(user ? setup.userCode : setup.kernelCode)
-        let data = KVMSegment(user ? setup.userData : setup.kernelData)
-        special.cs = code
-        special.ss = data
-        special.ds = data
-        special.es = data
-        special.fs = data
-        special.gs = data
-        try vcpu.setSpecialRegisters(special)
+        let entry = user ? setup.userEntry : setup.kernelEntry
+        try vcpu.setSpecialRegisters(entry.applied(to: try vcpu.specialRegisters()))
         var registers = KVMRegs()
         registers.rip = rip
         registers.rsp = rsp
@@ -159,25 +144,6 @@ extension VCPU {
         registers.rflags = 0x2
         configure(&registers)
         try setRegisters(registers)
-    }
-}
-
-extension KVMSegment {
-    /// The `kvm_segment` for a selector and its GDT descriptor.
-    init(_ segment: LongModeSetup.Segment) {
-        self.init()
-        let descriptor = segment.descriptor
-        base = UInt64(descriptor.base)
-        limit = descriptor.byteLimit
-        selector = segment.selector
-        type = descriptor.type
-        present = descriptor.present ? 1 : 0
-        dpl = descriptor.dpl
-        db = descriptor.defaultSize32 ? 1 : 0
-        s = descriptor.isCodeOrData ? 1 : 0
-        l = descriptor.long ? 1 : 0
-        g = descriptor.granularity ? 1 : 0
-        avl = descriptor.available ? 1 : 0
     }
 }
 

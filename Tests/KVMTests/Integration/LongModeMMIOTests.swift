@@ -1,4 +1,6 @@
 import KVM
+import X86Setup
+import X86Assembler
 import KVMBindings
 import Testing
 

@@ -1,4 +1,5 @@
 import KVM
+import X86Assembler
 import KVMBindings
 import Synchronization
 import Testing

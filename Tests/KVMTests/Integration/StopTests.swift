@@ -1,5 +1,6 @@
 import Glibc
 import KVM
+import X86Assembler
 import KVMBindings
 import Synchronization
 import Testing

@@ -1,4 +1,5 @@
 import KVM
+import X86Setup
 import Testing
 
 extension IntegrationTests {

@@ -1,13 +1,14 @@
+#if arch(x86_64)
 import Foundation
 
 /// Runs GNU `as` and `objcopy` (binutils) to produce reference encodings for ``X86Code``.
 enum GNUAssembler {
     enum Mode {
-        case real16, long64
+        case real16, protected32, long64
 
         var asArguments: [String] {
             switch self {
-            case .real16: ["--32", "-mx86-used-note=no"]
+            case .real16, .protected32: ["--32", "-mx86-used-note=no"]
             case .long64: ["--64"]
             }
         }
@@ -15,6 +16,7 @@ enum GNUAssembler {
         var directive: String {
             switch self {
             case .real16: ".code16"
+            case .protected32: ".code32"
             case .long64: ".code64"
             }
         }
@@ -89,3 +91,4 @@ enum GNUAssembler {
 func hexDump(_ bytes: [UInt8]) -> String {
     bytes.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined(separator: " ")
 }
+#endif
