@@ -30,6 +30,9 @@ let package = Package(
     products: [
         .library(name: "KVMBindings", targets: ["KVMBindings"]),
         .library(name: "KVM", targets: ["KVM"]),
+        .library(name: "DeviceBus", targets: ["DeviceBus"]),
+        .library(name: "LegacyDevices", targets: ["LegacyDevices"]),
+        .library(name: "ACPITables", targets: ["ACPITables"]),
         .executable(name: "kvm-bindgen", targets: ["kvm-bindgen"]),
     ],
     dependencies: [
@@ -54,14 +57,24 @@ let package = Package(
         // What the runtime's hot path needs from C: a direct `ioctl` call and a thread-local token.
         .target(name: "CKVMShims", path: "Sources/CKVMShims"),
 
+        // MARK: Devices and ACPI (VMM building blocks)
+        // Routes port I/O and MMIO exits to devices by address range.
+        .target(name: "DeviceBus", dependencies: ["KVM"], path: "Sources/DeviceBus"),
+        // The PC's legacy devices: 16550A UART, i8042, CMOS RTC, debug exit, ACPI power control.
+        .target(name: "LegacyDevices", dependencies: ["DeviceBus", "KVM"], path: "Sources/LegacyDevices"),
+        // ACPI tables (RSDP, XSDT, FADT, MADT, DSDT/SSDT) and an AML encoder; no dependencies.
+        .target(name: "ACPITables", path: "Sources/ACPITables"),
+
         // MARK: Examples (executable documentation, built only on the public runtime API)
         .executableTarget(name: "hello", dependencies: ["KVM"], path: "Sources/Examples/hello", linkerSettings: smallVMM),
-        .executableTarget(name: "boot", dependencies: ["KVM"], path: "Sources/Examples/boot", linkerSettings: smallVMM),
+        .executableTarget(
+            name: "boot", dependencies: ["KVM", "DeviceBus", "LegacyDevices", "ACPITables"], path: "Sources/Examples/boot",
+            linkerSettings: smallVMM),
         .executableTarget(
             name: "long-mode", dependencies: ["KVM", "ExampleSupport"], path: "Sources/Examples/long-mode",
             linkerSettings: smallVMM),
         .executableTarget(
-            name: "devices", dependencies: ["KVM", "ExampleSupport"], path: "Sources/Examples/devices",
+            name: "devices", dependencies: ["KVM", "DeviceBus", "LegacyDevices", "ExampleSupport"], path: "Sources/Examples/devices",
             linkerSettings: smallVMM),
         // The hand-assembler the examples share, so that each example's guest code reads the same way.
         .target(name: "ExampleSupport", path: "Sources/Examples/ExampleSupport"),
@@ -115,6 +128,10 @@ let package = Package(
             dependencies: ["KVM"],
             path: "Tests/KVMTests"
         ),
+        .testTarget(name: "DeviceBusTests", dependencies: ["DeviceBus", "KVM"], path: "Tests/DeviceBusTests"),
+        .testTarget(
+            name: "LegacyDevicesTests", dependencies: ["LegacyDevices", "DeviceBus", "KVM"], path: "Tests/LegacyDevicesTests"),
+        .testTarget(name: "ACPITablesTests", dependencies: ["ACPITables"], path: "Tests/ACPITablesTests"),
         // Runs the example executables as subprocesses (SwiftPM builds them with the tests; see
         // Tests/ExamplesTests/ExampleRunner.swift for how the tests find them). Depends on `boot` only for
         // unit tests of its decoders (`@testable import boot`: LZ4, payload formats).
