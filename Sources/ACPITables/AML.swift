@@ -200,7 +200,10 @@ public enum AML {
                 rest = rest.dropFirst()
             }
         }
-        if rest.isEmpty { return encoded + [0x00] }
+        if rest.isEmpty {
+            guard !encoded.isEmpty else { throw .invalidName(path) }
+            return encoded + [0x00]  // `\` or `^`: NullName after the prefix
+        }
         let segments = rest.split(separator: ".", omittingEmptySubsequences: false)
         guard segments.count <= 255 else { throw .invalidName(path) }
         var names: [UInt8] = []

@@ -45,8 +45,8 @@ struct IASLDisassemblyTests {
         fadt.dsdtAddress = 0x1000
         let source = try Self.disassemble(try Self.dsdt.encoded(identity: Self.identity), "dsdt")
         for expected in [
-            "DefinitionBlock", "Name (_S5, Package (0x04)", "Scope (_SB)",
-            "Device (COM1)", "Name (_HID, EisaId (\"PNP0501\"))", "IO (Decode16,", "0x03F8,", "IRQNoFlags ()", "{4}",
+            "DefinitionBlock", "Name (_S5, Package (0x04)", "Scope (\\_SB)",
+            "Device (COM1)", "Name (_HID, EisaId (\"PNP0501\")", "IO (Decode16,", "0x03F8,", "IRQNoFlags ()", "{4}",
             "Device (PWRB)", "EisaId (\"PNP0C0C\")",
             "Device (VR00)", "Name (_HID, \"LNRO0005\")", "Memory32Fixed (ReadWrite,", "0xD0000000,", "0x00001000,",
             "Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive, ,, )", "0x00000005,",
@@ -67,10 +67,10 @@ struct IASLDisassemblyTests {
         let source = try Self.disassemble(try fadt.encoded(identity: Self.identity), "facp")
         for expected in [
             "[004h 0004   4]                 Table Length : 00000114",
-            "Hardware Reduced (ACPI 5) : 1",
+            "Hardware Reduced (V5) : 1",
             "Reset Register Supported (V2) : 1",
             "Control Method Power Button (V1) : 1",
-            "Century Index : 32",
+            "RTC Century Index : 32",
             "[074h 0116  12]               Reset Register : [Generic Address Structure]",
             "Value to cause reset : 01",
             "Sleep Control Register : [Generic Address Structure]",
@@ -79,8 +79,7 @@ struct IASLDisassemblyTests {
             "Address : 0000000000000600",
             "Address : 0000000000000601",
             "DSDT Address : 000E0040",
-            "Hypervisor ID : 54464957534B564D",
-        ] where !expected.contains("Hypervisor") {
+        ] {
             #expect(source.contains(expected), "the FADT disassembly lacks \(expected):\n\(source)")
         }
         #expect(source.contains("Hypervisor ID"), "\(source)")
@@ -97,20 +96,22 @@ struct IASLDisassemblyTests {
         #expect(!source.contains("Unknown"), "\(source)")
     }
 
-    @Test func wholeSetRSDPAndXSDTDisassemble() throws {
+    /// Every table of a placed set, cut out of the blob at the address the XSDT (or the FADT, for the
+    /// DSDT) gives. iasl 20200925 cannot load an RSDP from a file ("does not contain a valid ACPI
+    /// table": its file loader expects a 36-byte table header), so the RSDP is checked field by field
+    /// in `TableLayoutTests`.
+    @Test func everyTableOfAPlacedSetDisassembles() throws {
         let set = try ACPITableSet(base: 0xE_0000, fadt: Self.fadt, dsdt: Self.dsdt, tables: [MADT.kvm(cpuCount: 2)])
         #expect(set.tables.map(\.signature) == ["RSDP", "DSDT", "FACP", "APIC", "XSDT"])
-        for (signature, address) in set.tables {
+        for (signature, address) in set.tables where signature != "RSDP" {
             let offset = Int(address - set.base)
-            let length = signature == "RSDP" ? RSDP.size : Int(littleEndian32(set.blob, offset + 4))
-            let table = Array(set.blob[offset..<(offset + length)])
-            let source = try Self.disassemble(table, signature.lowercased())
+            let length = Int(littleEndian32(set.blob, offset + 4))
+            let source = try Self.disassemble(Array(set.blob[offset..<(offset + length)]), signature.lowercased())
             #expect(!source.contains("Invalid"), "\(signature):\n\(source)")
-            if signature == "RSDP" {
-                #expect(source.contains("XSDT Address : 00000000000E"), "\(source)")
-            }
             if signature == "XSDT" {
-                #expect(source.components(separatedBy: "ACPI Table Address").count - 1 == 2, "\(source)")
+                #expect(source.contains("ACPI Table Address   0 : 00000000000E"), "\(source)")
+                #expect(source.contains("ACPI Table Address   1 : 00000000000E"), "\(source)")
+                #expect(!source.contains("ACPI Table Address   2"), "\(source)")
             }
         }
     }
