@@ -113,7 +113,10 @@ public final class CMOSRTC: BusDevice {
     private func readRegister(_ index: UInt8, _ state: inout State) -> UInt8 {
         let b = state.ram[Int(Register.b)]
         let binary = b & RegisterB.binary != 0
-        func encode(_ value: Int) -> UInt8 { binary ? UInt8(value) : UInt8(value / 10 << 4 | value % 10) }
+        func encode(_ value: Int) -> UInt8 {
+            // Truncating: while SET is on, fields hold whatever the guest wrote (BCD 0xFF decodes to 165).
+            UInt8(truncatingIfNeeded: binary ? value : (value / 10) << 4 | value % 10)
+        }
         let time = now(state)
         switch index {
         case Register.seconds: return encode(time.second)
