@@ -105,7 +105,9 @@ public struct Bus: Sendable {
     }
 
     private func route(_ address: UInt64, _ size: Int) -> Route {
-        guard size == 1 || size == 2 || size == 4 || size == 8 else {
+        // 1-8 bytes: usually 1, 2, 4 or 8, but KVM splits an MMIO access that crosses a page boundary
+        // into fragments of any length.
+        guard (1...8).contains(size) else {
             return .unclaimed(UnclaimedAccess(address: address, size: size, reason: .invalidSize))
         }
         guard let registration = registration(containing: address) else {
@@ -171,7 +173,7 @@ public struct UnclaimedAccess: Sendable, Hashable, CustomStringConvertible {
         case noDevice
         /// The access starts inside this range but its last byte lies past the range's end.
         case crossesRangeEnd(BusRange)
-        /// The size is not 1, 2, 4 or 8.
+        /// The size is not 1 to 8 bytes.
         case invalidSize
     }
 

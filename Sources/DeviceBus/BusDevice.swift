@@ -7,12 +7,13 @@
 /// can sit at any address; an access never extends past the end of that range (the bus does not
 /// route one that would).
 public protocol BusDevice: Sendable {
-    /// A guest read of `size` bytes (1, 2, 4 or 8) at `offset` within the device's range.
+    /// A guest read of `size` bytes (1 to 8; usually 1, 2, 4 or 8) at `offset` within the device's range.
     ///
     /// - Returns: The value read; only its low `size` bytes reach the guest.
     func read(at offset: UInt64, size: Int) -> UInt64
 
-    /// A guest write of the low `size` bytes (1, 2, 4 or 8) of `value` at `offset` within the device's range.
+    /// A guest write of the low `size` bytes (1 to 8; usually 1, 2, 4 or 8) of `value` at `offset` within
+    /// the device's range.
     ///
     /// - Returns: What the write asks of the machine (a reset, a power-off, an exit), or nil.
     func write(at offset: UInt64, size: Int, value: UInt64) -> MachineRequest?

@@ -143,7 +143,7 @@ struct ExitStatistics {
     }
 
     var summary: String {
-        "exits: \(portIO) port I/O, \(mmio) MMIO (\(unclaimed) to no device), \(other) other; \(int3Delivered) kernel int3 delivered and "
+        "exits: \(portIO) port I/O and \(mmio) MMIO (\(unclaimed) of them to no device), \(other) other; \(int3Delivered) kernel int3 delivered and "
             + "\(completedByVMM) fwait/ldmxcsr/stmxcsr completed by the VMM"
     }
 }
