@@ -48,6 +48,9 @@ let package = Package(
         .library(name: "KVM", targets: ["KVM"]),
         .library(name: "X86Setup", targets: ["X86Setup"]),
         .library(name: "X86Assembler", targets: ["X86Assembler"]),
+        .library(name: "DeviceBus", targets: ["DeviceBus"]),
+        .library(name: "LegacyDevices", targets: ["LegacyDevices"]),
+        .library(name: "ACPITables", targets: ["ACPITables"]),
         .executable(name: "kvm-bindgen", targets: ["kvm-bindgen"]),
     ],
     dependencies: [
@@ -77,14 +80,24 @@ let package = Package(
         .target(name: "X86Setup", dependencies: ["KVM", "KVMBindings"], path: "Sources/X86Setup"),
         .target(name: "X86Assembler", path: "Sources/X86Assembler"),
 
+        // MARK: Devices and ACPI (VMM building blocks)
+        // Routes port I/O and MMIO exits to devices by address range.
+        .target(name: "DeviceBus", dependencies: ["KVM"], path: "Sources/DeviceBus"),
+        // The PC's legacy devices: 16550A UART, i8042, CMOS RTC, debug exit, ACPI power control.
+        .target(name: "LegacyDevices", dependencies: ["DeviceBus", "KVM"], path: "Sources/LegacyDevices"),
+        // ACPI tables (RSDP, XSDT, FADT, MADT, DSDT/SSDT) and an AML encoder; no dependencies.
+        .target(name: "ACPITables", path: "Sources/ACPITables"),
+
         // MARK: Examples (executable documentation, built only on the public runtime API)
         .executableTarget(name: "hello", dependencies: ["KVM"], path: "Sources/Examples/hello", linkerSettings: smallVMM),
-        .executableTarget(name: "boot", dependencies: ["KVM", "X86Setup"], path: "Sources/Examples/boot", linkerSettings: smallVMM),
+        .executableTarget(
+            name: "boot", dependencies: ["KVM", "X86Setup", "DeviceBus", "LegacyDevices", "ACPITables"],
+            path: "Sources/Examples/boot", linkerSettings: smallVMM),
         .executableTarget(
             name: "long-mode", dependencies: ["KVM", "X86Setup", "X86Assembler"], path: "Sources/Examples/long-mode",
             linkerSettings: smallVMM),
         .executableTarget(
-            name: "devices", dependencies: ["KVM", "X86Assembler"], path: "Sources/Examples/devices",
+            name: "devices", dependencies: ["KVM", "X86Assembler", "DeviceBus", "LegacyDevices"], path: "Sources/Examples/devices",
             linkerSettings: smallVMM),
 
         // MARK: Generator
@@ -143,6 +156,10 @@ let package = Package(
         .testTarget(
             name: "X86SetupTests", dependencies: ["X86Setup", "X86Assembler", "KVM", "KVMBindings"],
             path: "Tests/X86SetupTests"),
+        .testTarget(name: "DeviceBusTests", dependencies: ["DeviceBus", "KVM"], path: "Tests/DeviceBusTests"),
+        .testTarget(
+            name: "LegacyDevicesTests", dependencies: ["LegacyDevices", "DeviceBus", "KVM"], path: "Tests/LegacyDevicesTests"),
+        .testTarget(name: "ACPITablesTests", dependencies: ["ACPITables"], path: "Tests/ACPITablesTests"),
         // Runs the example executables as subprocesses (SwiftPM builds them with the tests; see
         // Tests/ExamplesTests/ExampleRunner.swift for how the tests find them). Depends on `boot` only for
         // unit tests of its decoders (`@testable import boot`: LZ4, payload formats).

@@ -2,7 +2,8 @@
 # Installs what building and testing swift-kvm needs on Debian 12 beyond Swift itself:
 # a libclang-dev (the generator), gcc and binutils (the layout oracle's C probe, test-guest encodings),
 # clang (compile-only probes), bindgen (the generator benchmark's peer), and the static libc and
-# libstdc++ the fully static example VMMs link (Package.swift's `smallVMM`). Idempotent.
+# libstdc++ the fully static example VMMs link (Package.swift's `smallVMM`), and acpica-tools (`iasl`,
+# which the ACPI tests disassemble every table with). Idempotent.
 set -euo pipefail
 needed=()
 # Any libclang-N-dev will do (Package.swift picks KVM_BINDGEN_LLVM or the newest /usr/lib/llvm-N).
@@ -13,6 +14,7 @@ command -v readelf >/dev/null || needed+=(binutils)
 command -v python3 >/dev/null || needed+=(python3)
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || needed+=(libc6-dev)
 ls /usr/lib/gcc/x86_64-linux-gnu/*/libstdc++.a >/dev/null 2>&1 || needed+=(libstdc++-12-dev)
+command -v iasl >/dev/null || needed+=(acpica-tools)
 if [ ${#needed[@]} -gt 0 ]; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     echo "install-dependencies: installing ${needed[*]}"

@@ -1,6 +1,7 @@
 // The running machine: the VM, its console and devices, and how it ends. Every vCPU thread reports
 // the outcome that ends the machine (the first one wins) and every other vCPU is stopped.
 
+import DeviceBus
 import Glibc
 import KVM
 
@@ -11,6 +12,8 @@ final class Machine: @unchecked Sendable {
     enum Outcome {
         case powerOff(String)
         case reset(String)
+        /// A device asked the VMM to exit with this status (isa-debug-exit).
+        case exit(status: Int32, String)
         case guestFailure(summary: String, details: String)
         case timeout(seconds: Double)
         case hostError(String)
@@ -18,6 +21,8 @@ final class Machine: @unchecked Sendable {
 
     let vm: VirtualMachine
     let console: Console
+    /// Every device the vCPUs reach through port I/O or MMIO exits (Devices.swift).
+    let bus: MachineBus
     let options: Options
     let plan: BootPlan
     let cpuid: CPUIDPolicy
@@ -36,12 +41,13 @@ final class Machine: @unchecked Sendable {
     private(set) var statistics = ExitStatistics()
 
     init(
-        vm: VirtualMachine, console: Console, options: Options, plan: BootPlan, cpuid: CPUIDPolicy,
+        vm: VirtualMachine, console: Console, bus: MachineBus, options: Options, plan: BootPlan, cpuid: CPUIDPolicy,
         supportedCPUID: CPUIDEntries, supportedMSRs: Set<UInt32>, profiler: GuestProfiler? = nil
     ) {
         self.profiler = profiler
         self.vm = vm
         self.console = console
+        self.bus = bus
         self.options = options
         self.plan = plan
         self.cpuid = cpuid
@@ -124,6 +130,7 @@ struct ExitStatistics {
     var mmio = 0
     var int3Delivered = 0
     var completedByVMM = 0
+    var unclaimed = 0
     var other = 0
 
     mutating func add(_ other: ExitStatistics) {
@@ -131,11 +138,12 @@ struct ExitStatistics {
         mmio += other.mmio
         int3Delivered += other.int3Delivered
         completedByVMM += other.completedByVMM
+        unclaimed += other.unclaimed
         self.other += other.other
     }
 
     var summary: String {
-        "exits: \(portIO) port I/O, \(mmio) MMIO, \(other) other; \(int3Delivered) kernel int3 delivered and "
+        "exits: \(portIO) port I/O and \(mmio) MMIO (\(unclaimed) of them to no device), \(other) other; \(int3Delivered) kernel int3 delivered and "
             + "\(completedByVMM) fwait/ldmxcsr/stmxcsr completed by the VMM"
     }
 }

@@ -3,6 +3,7 @@
 // its exits until the machine ends. Secondary vCPUs stay in KVM's wait-for-SIPI state until Linux
 // starts them through the in-kernel LAPIC (INIT, SIPI).
 
+import DeviceBus
 import KVM
 import KVMBindings
 import X86Setup
@@ -11,8 +12,6 @@ struct VCPUThread {
     let machine: Machine
     let index: Int
     private var counts = ExitStatistics()
-    private var i8042 = I8042()
-    private let sleepControl = ACPISleepControl()
 
     init(machine: Machine, index: Int) {
         self.machine = machine
@@ -59,10 +58,17 @@ struct VCPUThread {
             switch exit {
             case .io(let io):
                 counts.portIO += 1
-                if !portIO(io, vcpu) { return }
+                let outcome: MachineBus.Outcome
+                do {
+                    outcome = try machine.bus.handle(io, on: vcpu)
+                } catch {
+                    fail(vcpu, "port I/O exit at \(hex(io.port)): \(error)")
+                    return
+                }
+                if !answer(outcome, from: BootDevices.requester(port: io.port)) { return }
             case .mmio(let access):
                 counts.mmio += 1
-                if !access.isWrite { vcpu.completeMMIORead(UInt64.max) }  // nothing is mapped there
+                if !answer(machine.bus.handle(access, on: vcpu), from: "MMIO at \(hex(access.address))") { return }
             case .interrupted:
                 continue
             case .stopped:
@@ -123,48 +129,28 @@ struct VCPUThread {
         }
     }
 
-    /// Answers a port access; false when it ended the machine.
-    private mutating func portIO(_ io: PortIO, _ vcpu: VCPU) -> Bool {
-        if io.direction == .out {
-            let data = io.count == 1 && io.size == 1 ? [UInt8(truncatingIfNeeded: io.value)] : ((try? vcpu.portIOData()) ?? [])
-            for element in stride(from: 0, to: data.count, by: io.size) {
-                if !write(port: io.port, value: data[element]) { return false }
-            }
+    /// Counts an access no device took; ends the machine on a device's request (false: it ended).
+    private mutating func answer(_ outcome: MachineBus.Outcome, from requester: @autoclosure () -> String) -> Bool {
+        switch outcome {
+        case .handled:
             return true
-        }
-        var bytes: [UInt8] = []
-        for _ in 0..<io.count {
-            let value = read(port: io.port)
-            bytes.append(value)
-            bytes += [UInt8](repeating: io.size > 1 ? 0xFF : value, count: io.size - 1)
-        }
-        try? vcpu.completePortInput(bytes: bytes)
-        return true
-    }
-
-    private func read(port: UInt16) -> UInt8 {
-        if Console.handles(port) { return machine.console.read(port: port) }
-        if port == I8042.dataPort || port == I8042.commandPort { return i8042.read(port: port) }
-        if port == ACPITables.sleepControlPort || port == ACPITables.sleepStatusPort { return 0 }
-        return 0xFF  // nothing there: the bus floats high
-    }
-
-    /// Returns false when the write ended the machine.
-    private func write(port: UInt16, value: UInt8) -> Bool {
-        if Console.handles(port) {
-            machine.console.write(port: port, value: value)
-        } else if i8042.write(port: port, value: value) == .reset {
+        case .unclaimed:
+            counts.unclaimed += 1  // reads got all-ones, writes were dropped, as on a PC's empty bus
+            return true
+        case .request(.reset):
             if machine.console.kernelNotices.contains(.panic) {
                 machine.finish(.guestFailure(summary: "the kernel panicked (see the console), then reset the machine", details: ""))
             } else {
-                machine.finish(.reset("the guest reset the machine (i8042 reset command)"))
+                machine.finish(.reset("the guest reset the machine (\(requester()))"))
             }
             return false
-        } else if sleepControl.write(port: port, value: value) == .powerOff {
-            machine.finish(.powerOff("the guest powered off (ACPI S5)"))
+        case .request(.powerOff):
+            machine.finish(.powerOff("the guest powered off (\(requester()) S5)"))
+            return false
+        case .request(.exit(let status)):
+            machine.finish(.exit(status: status, "the guest asked to exit with status \(status) (\(requester()))"))
             return false
         }
-        return true
     }
 
     private func fail(_ vcpu: VCPU, _ summary: String) {

@@ -9,8 +9,10 @@
 //    and PIT, and back guest RAM with memory slots laid out by E820.swift (RAM below 640 KiB and from
 //    1 MiB, the EBDA and BIOS area reserved, a hole below 4 GiB for the IOAPIC and LAPICs); with
 //    `--huge-pages` / `--prefault` on transparent huge pages / populated up front (GuestRAMBacking.swift).
-// 3. ACPI.swift builds RSDP → XSDT → FADT (hardware-reduced, with reset and sleep registers) → DSDT
-//    (`\_S5_`) and the MADT (a LAPIC per vCPU, the IOAPIC), so Linux finds every vCPU and can power off.
+// 3. Devices.swift puts the devices on the I/O bus (DeviceBus, LegacyDevices: COM1, i8042, CMOS RTC,
+//    ACPI power control, isa-debug-exit) and describes them with ACPITables: RSDP → XSDT → FADT
+//    (hardware-reduced, with reset and sleep registers) → DSDT (`\_S5_`, COM1, power button) and the
+//    MADT (a LAPIC per vCPU, the IOAPIC), so Linux finds every vCPU and can power off.
 // 4. KernelLoader.swift recognizes the kernel: a bzImage (BootParams.swift: setup header checks, the
 //    zero page with e820, command line and initrd) or an ELF vmlinux (ELFLoader.swift: PT_LOAD
 //    segments, the PVH note; PVHStartInfo.swift: start_info, memmap, initrd module; 32-bit entry, EBX =
@@ -29,9 +31,10 @@
 //    page tables and control registers; X86Setup's BootMSRs, FPUDefaults and LocalAPICSetup the MSRs, FPU
 //    and the LAPIC's LINT pins. vCPU 0 starts at the kernel's entry; the
 //    others wait in KVM for the INIT/SIPI Linux sends through the in-kernel LAPIC.
-// 7. Exits are answered in RunLoop.swift: COM1 (Console.swift over Serial.swift's 16550A, IRQ 4) prints
-//    to stdout; the i8042 reset command, the ACPI S5 write, a triple fault after "reboot: Restarting
-//    system" and KVM's system events end the run cleanly (I8042.swift). Where KVM's emulator cannot
+// 7. Exits are answered in RunLoop.swift through the bus: COM1 (IRQ 4) prints to stdout through
+//    Console.swift, which also feeds it stdin; the i8042 reset command, the ACPI S5 and reset
+//    registers, a triple fault after "reboot: Restarting system" and KVM's system events end the run
+//    cleanly; a write to the isa-debug-exit port ends it with status (value << 1) | 1. Where KVM's emulator cannot
 //    run a kernel int3, the #BP is delivered through the guest's IDT, and an fwait is stepped over
 //    (EmulationFallback.swift). Any other failure prints the registers and the instruction bytes at
 //    RIP (FailureReport.swift, translated by X86Setup's GuestPageWalk) and ends the run with status 1.
@@ -41,7 +44,7 @@
 //    and the structures written for it, without /dev/kvm (DryRun.swift).
 //
 // Exit status: 0 the guest powered off or reset, 1 guest failure or kernel panic, 2 usage error,
-// 3 host or load error, 124 timeout.
+// 3 host or load error, 124 timeout, (value << 1) | 1 the guest wrote value to isa-debug-exit.
 
 import Glibc
 import KVM
@@ -80,7 +83,7 @@ if options.dryRun {
     do {
         let map = MemoryMap(ramSize: UInt64(options.memoryMiB) << 20)
         let memory = try DryRun.memory(for: map)
-        let acpi = ACPITables(base: GuestLayout.acpiBase, cpuCount: options.cpus)
+        let acpi = try BootDevices.acpiTables(base: GuestLayout.acpiBase, cpuCount: options.cpus)
         let kernel = try FileSource(path: options.kernelPath)
         let initrd = try options.initrdPath.map { path throws in try FileSource(path: path) }
         let plan = try KernelLoader.load(
@@ -129,7 +132,7 @@ do {
     }
     if options.prefault { verbose("guest RAM prefaulted in \(Int((monotonicNow() - backingStarted) * 1000)) ms") }
     verbose("e820: " + map.entries.map(\.description).joined(separator: ", "))
-    let acpi = ACPITables(base: GuestLayout.acpiBase, cpuCount: options.cpus)
+    let acpi = try BootDevices.acpiTables(base: GuestLayout.acpiBase, cpuCount: options.cpus)
     verbose("ACPI: " + acpi.tables.map { "\($0.signature) \(hex($0.address))" }.joined(separator: ", "))
 
     let kernel = try FileSource(path: options.kernelPath)
@@ -141,14 +144,15 @@ do {
     verbose(plan.summary)
     verbose("command line: \(commandLine)")
 
-    let console = Console(vm: vm)
+    let console = Console()
+    let (bus, uart) = try BootDevices.bus(vm: vm, console: console)
     let profiler = try options.profileIntervalMilliseconds.map { interval throws in
         GuestProfiler(intervalMilliseconds: interval, symbols: try options.symbolsPath.map { path throws in try SymbolTable(path: path) })
     }
     machine = Machine(
-        vm: vm, console: console, options: options, plan: plan, cpuid: cpuid, supportedCPUID: supportedCPUID,
+        vm: vm, console: console, bus: bus, options: options, plan: plan, cpuid: cpuid, supportedCPUID: supportedCPUID,
         supportedMSRs: Set(try system.msrIndexList()), profiler: profiler)
-    startConsoleInput(console)
+    startConsoleInput(uart)
 } catch {
     fatal("\(error)", status: 3)
 }
@@ -162,6 +166,9 @@ switch outcome {
 case .powerOff(let reason), .reset(let reason):
     FailureReport.printError("boot: \(reason)")
     exit(0)
+case .exit(let status, let reason):
+    FailureReport.printError("boot: \(reason)")
+    exit(status)
 case .guestFailure(let summary, let details):
     FailureReport.printError("boot: guest failure: \(summary)\n\(details)")
     exit(1)

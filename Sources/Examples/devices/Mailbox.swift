@@ -1,3 +1,4 @@
+import DeviceBus
 import Synchronization
 
 /// A small MMIO device: vCPUs post values to it, and report that they are done.
@@ -7,7 +8,9 @@ import Synchronization
 /// | 0      | COUNT: values posted so far       | POST: append a value                     |
 /// | 4      | 0                                 | DONE: the writing vCPU is finished, with a result |
 ///
-/// Thread-safe: every vCPU thread may access it at once.
+/// Thread-safe: every vCPU thread may access it at once. DONE needs to know which vCPU wrote, and a
+/// bus device sees only the access, so each vCPU's bus holds its own view (`view(for:)`) of the one
+/// mailbox: the bus is a value, and each vCPU thread gets its own copy.
 final class Mailbox: Sendable {
     static let size: UInt64 = 8
 
@@ -44,6 +47,24 @@ final class Mailbox: Sendable {
     }
 
     var posted: [UInt64] { state.withLock { $0.posted } }
+
+    /// Whether vCPU `vcpu` has written DONE.
+    func isDone(_ vcpu: UInt) -> Bool { state.withLock { $0.results[vcpu] != nil } }
+
+    /// The mailbox as vCPU `vcpu`'s bus sees it.
+    func view(for vcpu: UInt) -> some BusDevice { View(mailbox: self, vcpu: vcpu) }
+
+    private struct View: BusDevice {
+        let mailbox: Mailbox
+        let vcpu: UInt
+
+        func read(at offset: UInt64, size: Int) -> UInt64 { mailbox.read(offset: offset) }
+
+        func write(at offset: UInt64, size: Int, value: UInt64) -> MachineRequest? {
+            _ = mailbox.write(offset: offset, value, from: vcpu)
+            return nil
+        }
+    }
 
     /// What each vCPU reported to DONE.
     var results: [UInt: UInt64] { state.withLock { $0.results } }

@@ -6,14 +6,16 @@
 //    I/O APIC, a local APIC per vCPU) before any vCPU exists, and one 64 KiB memory slot holding both
 //    guest programs (Guests.swift, 16-bit real mode).
 // 2. The devices live in this program:
-//    - a 16550A UART at ports 0x3F8-0x3FF (COM1, Serial16550A.swift): the guest's `in`/`out` there exit
-//      to us (KVM_EXIT_IO) and go to the UART model. Its output goes to stdout; its input comes from
+//    - a 16550A UART at ports 0x3F8-0x3FF (COM1, LegacyDevices' `Serial16550A`): the guest's `in`/`out`
+//      there exit to us (KVM_EXIT_IO), and the I/O bus (DeviceBus' `MachineBus`) routes them to it. Its output goes to stdout; its input comes from
 //      stdin, which the main thread polls (never blocking a vCPU) and hands over whenever the guest is
 //      ready for it (MCR.RTS set, room in the FIFO). Its interrupt output drives IRQ 4 of the in-kernel
 //      PIC (KVM_IRQ_LINE); KVM then delivers vector 0x0C to vCPU 0 by itself. When stdin ends, the
 //      UART drops carrier detect, as a modem does when the other end hangs up.
 //    - a "mailbox" at guest-physical 0xD0000 (Mailbox.swift), where no memory slot is: every access
-//      exits (KVM_EXIT_MMIO). A vCPU posts values to it and reports DONE.
+//      exits (KVM_EXIT_MMIO), and the bus routes it there. A vCPU posts values to it and reports DONE.
+//    The bus is a value built before the vCPUs start; each vCPU thread gets its own copy, whose MMIO
+//    side holds that vCPU's view of the mailbox (DONE records who wrote it).
 //    The UART and the mailbox lock their state (Mutex): both vCPU threads and the stdin thread use them.
 // 3. vCPU 0 sets up the PIC and the UART, prints a banner and sleeps in `sti; hlt` (with the in-kernel
 //    irqchip, `hlt` waits inside KVM for an interrupt instead of exiting). Each IRQ 4 runs its handler:
@@ -26,9 +28,11 @@
 // 5. At the end the VMM checks what the mailbox got against the same numbers computed in Swift.
 //
 // Usage: echo hello | devices      (or run it in a terminal, type lines, end with Ctrl-D)
+import DeviceBus
 import Glibc
 import KVM
 import KVMBindings
+import LegacyDevices
 import Synchronization
 
 /// Writes `bytes` to stdout at once (the UART's output and our own lines share it, unbuffered).
@@ -88,8 +92,8 @@ struct VMMError: Error, CustomStringConvertible {
 }
 
 /// The body of a vCPU thread: create vCPU `id`, start it in real mode at `entry`, and serve its exits
-/// until it reports DONE to the mailbox.
-func runVCPU(_ id: UInt, entry: UInt64, stackTop: UInt64, on machine: Machine) {
+/// through `bus` until it reports DONE to the mailbox.
+func runVCPU(_ id: UInt, entry: UInt64, stackTop: UInt64, on machine: Machine, bus: MachineBus) {
     var exits: [String: Int] = [:]
     let outcome: Result<[String: Int], VMMError>
     do {
@@ -111,21 +115,17 @@ func runVCPU(_ id: UInt, entry: UInt64, stackTop: UInt64, on machine: Machine) {
         serving: while true {
             let reason = try vcpu.run()
             switch reason {
-            case .io(let io) where io.port >= COM1.base && io.port < COM1.base + 8 && io.size == 1:
+            case .io(let io):
+                if case .unclaimed(let access) = try bus.handle(io, on: vcpu) {
+                    throw VMMError(description: "port I/O to no device: \(access)")
+                }
                 exits["port I/O (UART)", default: 0] += 1
-                if io.direction == .out {
-                    machine.serial.write(offset: io.port - COM1.base, UInt8(truncatingIfNeeded: io.value))
-                } else {
-                    try vcpu.completePortInput(UInt32(machine.serial.read(offset: io.port - COM1.base)))
+            case .mmio(let access):
+                if case .unclaimed(let access) = bus.handle(access, on: vcpu) {
+                    throw VMMError(description: "MMIO to no device: \(access)")
                 }
-            case .mmio(let access) where access.address >= Layout.mailbox && access.address < Layout.mailbox + Mailbox.size:
                 exits["MMIO (mailbox)", default: 0] += 1
-                let offset = access.address - Layout.mailbox
-                if access.isWrite {
-                    if machine.mailbox.write(offset: offset, access.value, from: id) { break serving }
-                } else {
-                    vcpu.completeMMIORead(machine.mailbox.read(offset: offset))
-                }
+                if machine.mailbox.isDone(id) { break serving }
             case .interrupted:
                 continue
             case .stopped:
@@ -180,17 +180,28 @@ do {
 
     let interruptsRaised = Counter()
     let serial = Serial16550A(
-        transmit: { byte in writeOut([byte]) },
-        setInterrupt: { level in
+        interrupt: InterruptLine { level in
             if level { interruptsRaised.value.add(1, ordering: .relaxed) }
             do { try vm.setIRQLine(COM1.irq, level: level) } catch { say("devices: IRQ \(COM1.irq): \(error)") }
-        })
+        },
+        output: { byte in writeOut([byte]) })
     let machine = Machine(vm: vm, serial: serial)
+
+    // The bus: the UART on the port I/O side for both vCPUs; the mailbox on the MMIO side, as each
+    // vCPU's own view of it.
+    var sharedBus = MachineBus()
+    try sharedBus.portIO.register(serial, base: UInt64(COM1.base), size: Serial16550A.size)
+    func bus(for vcpu: UInt) throws -> MachineBus {
+        var bus = sharedBus
+        try bus.mmio.register(machine.mailbox.view(for: vcpu), base: Layout.mailbox, size: Mailbox.size)
+        return bus
+    }
+    let (bus0, bus1) = (try bus(for: 0), try bus(for: 1))
 
     say("devices: vCPU 0 runs a UART echo (IRQ \(COM1.irq)), vCPU 1 posts to a mailbox at 0xD0000")
     let threads = [
-        startThread { runVCPU(0, entry: Layout.uartProgram, stackTop: Layout.uartStackTop, on: machine) },
-        startThread { runVCPU(1, entry: Layout.workerProgram, stackTop: Layout.workerStackTop, on: machine) },
+        startThread { runVCPU(0, entry: Layout.uartProgram, stackTop: Layout.uartStackTop, on: machine, bus: bus0) },
+        startThread { runVCPU(1, entry: Layout.workerProgram, stackTop: Layout.workerStackTop, on: machine, bus: bus1) },
     ]
 
     pumpStandardInput(to: machine)
