@@ -33,6 +33,9 @@ let package = Package(
         .library(name: "DeviceBus", targets: ["DeviceBus"]),
         .library(name: "LegacyDevices", targets: ["LegacyDevices"]),
         .library(name: "ACPITables", targets: ["ACPITables"]),
+        .library(name: "VirtioQueue", targets: ["VirtioQueue"]),
+        .library(name: "VirtioMMIO", targets: ["VirtioMMIO"]),
+        .library(name: "VirtioDevices", targets: ["VirtioDevices"]),
         .executable(name: "kvm-bindgen", targets: ["kvm-bindgen"]),
     ],
     dependencies: [
@@ -64,6 +67,18 @@ let package = Package(
         .target(name: "LegacyDevices", dependencies: ["DeviceBus", "KVM"], path: "Sources/LegacyDevices"),
         // ACPI tables (RSDP, XSDT, FADT, MADT, DSDT/SSDT) and an AML encoder; no dependencies.
         .target(name: "ACPITables", path: "Sources/ACPITables"),
+
+        // MARK: Virtio (split virtqueues, the virtio-mmio transport, devices)
+        // Split virtqueues over GuestMemory: descriptor chains walked and checked, used ring, suppression.
+        .target(name: "VirtioQueue", dependencies: ["KVM"], path: "Sources/VirtioQueue"),
+        // The virtio-mmio (version 2) register file as a BusDevice, the VirtioDevice protocol, workers.
+        .target(
+            name: "VirtioMMIO", dependencies: ["VirtioQueue", "DeviceBus", "KVM", "CVirtioShims"], path: "Sources/VirtioMMIO"),
+        // epoll, getrandom, fallocate flags and O_DIRECT, which Swift's Glibc module does not export.
+        .target(name: "CVirtioShims", path: "Sources/CVirtioShims"),
+        // Block, entropy and console devices (configuration + attachment) on the VirtioDevice protocol.
+        .target(
+            name: "VirtioDevices", dependencies: ["VirtioMMIO", "VirtioQueue", "KVM", "CVirtioShims"], path: "Sources/VirtioDevices"),
 
         // MARK: Examples (executable documentation, built only on the public runtime API)
         .executableTarget(name: "hello", dependencies: ["KVM"], path: "Sources/Examples/hello", linkerSettings: smallVMM),
@@ -132,6 +147,9 @@ let package = Package(
         .testTarget(
             name: "LegacyDevicesTests", dependencies: ["LegacyDevices", "DeviceBus", "KVM"], path: "Tests/LegacyDevicesTests"),
         .testTarget(name: "ACPITablesTests", dependencies: ["ACPITables"], path: "Tests/ACPITablesTests"),
+        .testTarget(
+            name: "VirtioTests", dependencies: ["VirtioQueue", "VirtioMMIO", "VirtioDevices", "DeviceBus", "KVM"],
+            path: "Tests/VirtioTests"),
         // Runs the example executables as subprocesses (SwiftPM builds them with the tests; see
         // Tests/ExamplesTests/ExampleRunner.swift for how the tests find them). Depends on `boot` only for
         // unit tests of its decoders (`@testable import boot`: LZ4, payload formats).
