@@ -1,0 +1,149 @@
+import DeviceBus
+import KVM
+import Testing
+import VirtioDevices
+import VirtioMMIO
+import VirtioQueue
+
+@Suite("virtio-mmio transport")
+struct VirtioMMIOTransportTests {
+    typealias R = VirtioMMIORegister
+
+    @Test("Identification registers, feature windows and queue limits read as virtio-mmio v2 requires")
+    func identification() throws {
+        let driver = try MMIODriver(device: VirtioEntropyDevice())
+        #expect(driver.read(R.magicValue) == 0x7472_6976)
+        #expect(driver.read(R.version) == 2)
+        #expect(driver.read(R.deviceID) == 4)
+        #expect(driver.read(R.vendorID) == 0)
+        let features = driver.deviceFeatures()
+        #expect(features.isSuperset(of: [.version1, .indirectDescriptors, .eventIndex]))
+        #expect(!features.contains(.ringPacked))
+        driver.write(R.queueSelect, 0)
+        #expect(driver.read(R.queueSizeMaximum) == 256)
+        driver.write(R.queueSelect, 1)  // no such queue
+        #expect(driver.read(R.queueSizeMaximum) == 0)
+        #expect(driver.read(R.sharedMemoryLengthLow) == 0xFFFF_FFFF)
+        // Registers are 32-bit: other widths read 0 and writes are dropped.
+        #expect(driver.transport.read(at: R.magicValue, size: 2) == 0)
+        #expect(driver.read(R.configurationGeneration) == 0)
+    }
+
+    @Test("The transport sits on a DeviceBus and reports its command-line fragment")
+    func busAndPlacement() throws {
+        let driver = try MMIODriver(device: VirtioEntropyDevice())
+        let placement = VirtioMMIOPlacement(base: 0xD000_0000, gsi: 5)
+        var bus = Bus.mmio()
+        try bus.register(driver.transport, base: placement.base, size: placement.size)
+        #expect(bus.read(at: 0xD000_0000, size: 4) == .claimed(0x7472_6976))
+        #expect(placement.kernelCommandLineFragment == "virtio_mmio.device=4K@0xd0000000:5")
+        let placements = VirtioMMIOPlacement.consecutive(count: 2, base: 0xD000_0000, firstGSI: 5)
+        #expect(placements.map(\.kernelCommandLineFragment) == [
+            "virtio_mmio.device=4K@0xd0000000:5", "virtio_mmio.device=4K@0xd0001000:6",
+        ])
+    }
+
+    @Test("FEATURES_OK is refused without VERSION_1 or with features the device did not offer")
+    func featureNegotiation() throws {
+        let driver = try MMIODriver(device: VirtioEntropyDevice())
+        #expect(driver.negotiate([]) == false)
+        #expect(driver.negotiate([.version1, VirtioFeatures(bit: 40)]) == false)
+        #expect(driver.negotiate([.version1]) == true)
+        // DRIVER_OK without FEATURES_OK is not accepted either.
+        driver.write(R.status, 0)
+        driver.write(R.status, 7)
+        #expect(!driver.status.contains(.driverOK))
+    }
+
+    @Test("A queue size that is not a power of two makes the device need a reset; a reset recovers it")
+    func badQueueSizeNeedsReset() throws {
+        let driver = try MMIODriver(device: VirtioEntropyDevice())
+        #expect(driver.negotiate())
+        var model = try VirtioDriverModel(size: 12, memory: driver.memory)
+        driver.setUpQueue(0, model)
+        #expect(driver.read(R.queueReady) == 0)
+        #expect(driver.status.contains(.deviceNeedsReset))
+        #expect(driver.read(R.interruptStatus) & 2 == 2)
+        #expect(driver.interrupts.value == 1)
+        #expect(driver.errors.all == [.queue(index: 0, .invalidQueueSize(12, maximum: 256))])
+
+        driver.write(R.status, 0)
+        #expect(driver.status.rawValue == 0)
+        #expect(driver.read(R.interruptStatus) == 0)
+        #expect(driver.negotiate())
+        model = try VirtioDriverModel(size: 16, memory: driver.memory)
+        driver.setUpQueue(0, model)
+        driver.driverOK()
+        let buffer = try model.allocate(32)
+        try model.post([.init(address: buffer, length: 32, writable: true)])
+        driver.notify(0)
+        let used = try waitForUsed(&model, count: 1)
+        #expect(used.first?.length == 32)
+    }
+
+    @Test("Queue registers are fixed while the queue is ready")
+    func queueRegistersLocked() throws {
+        let (driver, models) = try MMIODriver.ready(VirtioEntropyDevice(), queues: 1)
+        driver.write(R.queueSelect, 0)
+        driver.write(R.queueSize, 4)
+        #expect(driver.read(R.queueSize) == UInt32(models[0].size))
+        #expect(driver.read(R.queueDescriptorLow) == UInt32(truncatingIfNeeded: models[0].descriptorTable.rawValue))
+    }
+
+    @Test("A hostile chain sets DEVICE_NEEDS_RESET, raises a config interrupt and stops the device; the VMM goes on")
+    func hostileChainNeedsReset() throws {
+        var (driver, models) = try MMIODriver.ready(VirtioEntropyDevice(), queues: 1)
+        try models[0].writeDescriptor(.init(address: models[0].ramBase + 0x30_0000, length: 8, flags: [.next, .write], next: 1), index: 0)
+        try models[0].writeDescriptor(.init(address: models[0].ramBase + 0x30_0000, length: 8, flags: [.next, .write], next: 0), index: 1)
+        try models[0].publish(head: 0)
+        driver.notify(0)
+        #expect(eventually { driver.status.contains(.deviceNeedsReset) })
+        #expect(driver.read(R.interruptStatus) & 2 == 2)
+        #expect(driver.errors.all == [.queue(index: 0, .chainTooLong(limit: 16))])
+        // Later requests are not served until the driver resets the device.
+        let buffer = try models[0].allocate(8)
+        try models[0].post([.init(address: buffer, length: 8, writable: true)])
+        driver.notify(0)
+        usleep(50_000)
+        #expect(try models[0].takeUsed().isEmpty)
+        driver.write(R.status, 0)
+        #expect(!driver.status.contains(.deviceNeedsReset))
+    }
+
+    @Test("Used buffers raise InterruptStatus bit 0 and an interrupt; InterruptACK clears the bit")
+    func interrupts() throws {
+        var (driver, models) = try MMIODriver.ready(VirtioEntropyDevice(), queues: 1)
+        let buffer = try models[0].allocate(16)
+        try models[0].post([.init(address: buffer, length: 16, writable: true)])
+        driver.notify(0)
+        _ = try waitForUsed(&models[0], count: 1)
+        #expect(eventually { driver.interrupts.value == 1 })
+        #expect(driver.read(R.interruptStatus) == 1)
+        driver.write(R.interruptAcknowledge, 1)
+        #expect(driver.read(R.interruptStatus) == 0)
+    }
+
+    @Test("Chains posted before DRIVER_OK are served on activation")
+    func postedBeforeDriverOK() throws {
+        let driver = try MMIODriver(device: VirtioEntropyDevice())
+        #expect(driver.negotiate())
+        var model = try VirtioDriverModel(size: 16, memory: driver.memory)
+        driver.setUpQueue(0, model)
+        let buffer = try model.allocate(8)
+        try model.post([.init(address: buffer, length: 8, writable: true)])
+        driver.driverOK()
+        #expect(try waitForUsed(&model, count: 1).count == 1)
+    }
+
+    @Test("Queue notify eventfds register as ioeventfds on a real VM")
+    func ioeventfdRegistration() throws {
+        guard let system = try? KVMSystem() else {
+            Issue.record("/dev/kvm is not available")
+            return
+        }
+        let vm = try system.createVM()
+        let driver = try MMIODriver(device: VirtioBlockDeviceTests.makeDevice(bytes: 4096))
+        try driver.transport.registerIOEventFDs(on: vm, base: 0xD000_0000)
+        try driver.transport.unregisterIOEventFDs(on: vm, base: 0xD000_0000)
+    }
+}
