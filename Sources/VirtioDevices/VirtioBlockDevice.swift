@@ -259,16 +259,16 @@ public final class VirtioBlockDevice: VirtioDevice {
             let fd = attachment.fileDescriptor
             if !zero {
                 // Discard is advisory: a file system that cannot punch holes just keeps the data.
-                _ = fallocate(fd, cvirtio_FALLOC_FL_PUNCH_HOLE | cvirtio_FALLOC_FL_KEEP_SIZE, off_t(offset), length)
+                _ = cvirtio_fallocate(fd, cvirtio_FALLOC_FL_PUNCH_HOLE | cvirtio_FALLOC_FL_KEEP_SIZE, off_t(offset), length)
                 continue
             }
             // Zeroing must happen: punch a hole (unmap allowed), else zero the range, else write zeroes.
             if flags & 1 != 0,
-                fallocate(fd, cvirtio_FALLOC_FL_PUNCH_HOLE | cvirtio_FALLOC_FL_KEEP_SIZE, off_t(offset), length) == 0
+                cvirtio_fallocate(fd, cvirtio_FALLOC_FL_PUNCH_HOLE | cvirtio_FALLOC_FL_KEEP_SIZE, off_t(offset), length) == 0
             {
                 continue
             }
-            if fallocate(fd, cvirtio_FALLOC_FL_ZERO_RANGE | cvirtio_FALLOC_FL_KEEP_SIZE, off_t(offset), length) == 0 { continue }
+            if cvirtio_fallocate(fd, cvirtio_FALLOC_FL_ZERO_RANGE | cvirtio_FALLOC_FL_KEEP_SIZE, off_t(offset), length) == 0 { continue }
             var done: off_t = 0
             while done < length {
                 let chunk = Int(min(length - done, off_t(Self.chunkSize)))

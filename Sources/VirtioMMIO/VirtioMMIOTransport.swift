@@ -29,27 +29,21 @@ public final class VirtioMMIOTransport: BusDevice {
     public static let windowSize: UInt64 = 0x1000
 
     /// The device behind the transport.
-    public let device: any VirtioDevice
+    public var device: any VirtioDevice { core.device }
     /// The eventfd of each queue, signalled when the driver notifies it.
-    public let queueNotifyEventFDs: [EventFD]
+    public var queueNotifyEventFDs: [EventFD] { core.queueNotifyEventFDs }
     /// The vendor ID the device reports.
     public let vendorID: UInt32
 
     private let memory: GuestMemory
     private let offeredFeatures: VirtioFeatures
     private let queueMaximumSizes: [UInt16]
-    private let interrupt: VirtioInterruptState
-    private let onError: @Sendable (VirtioDeviceError) -> Void
     private let registers: Mutex<Registers>
-    /// The activated context; held by the worker while it calls the device.
-    private let worker: Mutex<VirtioDeviceContextBox>
-    private let needsResetFlag = Atomic<Bool>(false)
     private let configurationGeneration = Atomic<UInt32>(0)
-    private let epoll: Epoll
-    private let stopEvent: EventFD
+    /// What the worker thread uses; the thread holds it strongly, so it outlives the transport's deinit.
+    private let core: VirtioWorkerCore
     private let thread: Mutex<WorkerThread?>
-
-    private static let stopToken: UInt64 = .max
+    private var interrupt: VirtioInterruptState { core.interrupt }
 
     private struct QueueRegisters {
         var size: UInt16
@@ -82,33 +76,16 @@ public final class VirtioMMIOTransport: BusDevice {
         device: any VirtioDevice, memory: GuestMemory, interrupt: VirtioInterruptTrigger, vendorID: UInt32 = 0,
         onError: @escaping @Sendable (VirtioDeviceError) -> Void = { _ in }
     ) throws(VirtioDeviceError) {
-        self.device = device
         self.memory = memory
         self.vendorID = vendorID
-        self.onError = onError
         self.queueMaximumSizes = device.queueMaximumSizes
         self.offeredFeatures = device.offeredFeatures
             .union([.version1, .indirectDescriptors, .eventIndex])
             .subtracting([.ringPacked, .accessPlatform])
-        self.interrupt = VirtioInterruptState(trigger: interrupt)
         self.registers = Mutex(Registers(queues: device.queueMaximumSizes.map { QueueRegisters(size: $0) }))
-        self.worker = Mutex(VirtioDeviceContextBox())
-        do {
-            self.queueNotifyEventFDs = try device.queueMaximumSizes.map { _ in try EventFD(options: .nonBlocking) }
-            self.stopEvent = try EventFD(options: .nonBlocking)
-        } catch let error as KVMError {
-            throw .system(operation: "eventfd", errno: error.errno.rawValue)
-        } catch {
-            throw .system(operation: "eventfd", errno: 0)
-        }
-        self.epoll = try Epoll()
-        for (index, eventfd) in queueNotifyEventFDs.enumerated() {
-            try epoll.add(eventfd.rawValue, events: VirtioDeviceContext.WatchEvents.readable.rawValue, token: UInt64(index))
-        }
-        try epoll.add(stopEvent.rawValue, events: VirtioDeviceContext.WatchEvents.readable.rawValue, token: Self.stopToken)
-        self.thread = Mutex(nil)
-        let started = try WorkerThread { [unowned self] in self.runWorker() }
-        thread.withLock { $0 = started }
+        let core = try VirtioWorkerCore(device: device, interrupt: VirtioInterruptState(trigger: interrupt), onError: onError)
+        self.core = core
+        self.thread = Mutex(try WorkerThread { core.run() })
     }
 
     deinit {
@@ -123,7 +100,7 @@ public final class VirtioMMIOTransport: BusDevice {
             return taken
         }
         guard let running else { return }
-        try? stopEvent.write(1)
+        try? core.stopEvent.write(1)
         running.join()
     }
 
@@ -146,7 +123,7 @@ public final class VirtioMMIOTransport: BusDevice {
 
     /// The device status as the guest reads it.
     public var status: VirtioDeviceStatus {
-        VirtioDeviceStatus(rawValue: registers.withLock { $0.status } | (needsResetFlag.load(ordering: .acquiring) ? 64 : 0))
+        VirtioDeviceStatus(rawValue: registers.withLock { $0.status } | (core.needsResetFlag.load(ordering: .acquiring) ? 64 : 0))
     }
 
     /// The pending interrupt bits (`InterruptStatus`).
@@ -278,7 +255,7 @@ public final class VirtioMMIOTransport: BusDevice {
             default: break
             }
         }
-        if let failure { markNeedsReset(failure) }
+        if let failure { core.markNeedsReset(failure) }
     }
 
     private func writeStatus(_ value: UInt32) {
@@ -311,10 +288,61 @@ public final class VirtioMMIOTransport: BusDevice {
     }
 
     private func activate(features: VirtioFeatures, queues: [SplitVirtqueue?]) {
+        core.activate(memory: memory, features: features, queues: queues)
+    }
+
+    private func resetDevice() {
+        core.deactivate()
+        registers.withLock { registers in
+            registers = Registers(queues: queueMaximumSizes.map { QueueRegisters(size: $0) })
+        }
+        core.needsResetFlag.store(false, ordering: .releasing)
+        interrupt.acknowledge(.max)
+        for eventfd in queueNotifyEventFDs { _ = try? eventfd.tryRead() }
+    }
+}
+
+/// The part of a transport its worker thread uses: the device, the wait set, the activated context (under
+/// a lock the worker holds while it calls the device), and the needs-reset state.
+final class VirtioWorkerCore: Sendable {
+    let device: any VirtioDevice
+    let interrupt: VirtioInterruptState
+    let onError: @Sendable (VirtioDeviceError) -> Void
+    let queueNotifyEventFDs: [EventFD]
+    let stopEvent: EventFD
+    let epoll: Epoll
+    let needsResetFlag = Atomic<Bool>(false)
+    private let worker = Mutex(VirtioDeviceContextBox())
+
+    static let stopToken: UInt64 = .max
+
+    init(device: any VirtioDevice, interrupt: VirtioInterruptState, onError: @escaping @Sendable (VirtioDeviceError) -> Void)
+        throws(VirtioDeviceError)
+    {
+        self.device = device
+        self.interrupt = interrupt
+        self.onError = onError
+        do {
+            self.queueNotifyEventFDs = try device.queueMaximumSizes.map { _ in try EventFD(options: .nonBlocking) }
+            self.stopEvent = try EventFD(options: .nonBlocking)
+        } catch let error as KVMError {
+            throw .system(operation: "eventfd", errno: error.errno.rawValue)
+        } catch {
+            throw .system(operation: "eventfd", errno: 0)
+        }
+        self.epoll = try Epoll()
+        let readable = VirtioDeviceContext.WatchEvents.readable.rawValue
+        for (index, eventfd) in queueNotifyEventFDs.enumerated() {
+            try epoll.add(eventfd.rawValue, events: readable, token: UInt64(index))
+        }
+        try epoll.add(stopEvent.rawValue, events: readable, token: Self.stopToken)
+    }
+
+    func activate(memory: GuestMemory, features: VirtioFeatures, queues: [SplitVirtqueue?]) {
         let failure = worker.withLock { box -> VirtioDeviceError? in
             let context = VirtioDeviceContext(
                 memory: memory, features: features, queues: queues, interrupt: interrupt, epoll: epoll,
-                reportNeedsReset: { [unowned self] error in self.markNeedsReset(error) })
+                reportNeedsReset: { [weak self] error in self?.markNeedsReset(error) })
             do throws(VirtioDeviceError) {
                 try device.activate(context)
             } catch {
@@ -332,31 +360,26 @@ public final class VirtioMMIOTransport: BusDevice {
         for eventfd in queueNotifyEventFDs { try? eventfd.write(1) }
     }
 
-    private func resetDevice() {
+    /// Drops the context and resets the device, after any call the worker is making returns.
+    func deactivate() {
         worker.withLock { box in
             guard let context = box.context else { return }
             context.unwatchAll()
             box.context = nil
             device.reset()
         }
-        registers.withLock { registers in
-            registers = Registers(queues: queueMaximumSizes.map { QueueRegisters(size: $0) })
-        }
-        needsResetFlag.store(false, ordering: .releasing)
-        interrupt.acknowledge(.max)
-        for eventfd in queueNotifyEventFDs { _ = try? eventfd.tryRead() }
     }
 
-    private func markNeedsReset(_ error: VirtioDeviceError) {
-        let (wasSet, _) = needsResetFlag.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing)
-        guard wasSet else { return }
+    func markNeedsReset(_ error: VirtioDeviceError) {
+        let (exchanged, _) = needsResetFlag.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing)
+        guard exchanged else { return }
         onError(error)
         interrupt.raise(VirtioInterruptState.configurationChange)
     }
 
-    // MARK: Worker
-
-    private func runWorker() {
+    /// The worker thread's loop: until the stop eventfd fires, call the device for each notified queue and
+    /// each ready backend descriptor.
+    func run() {
         while true {
             for token in epoll.wait() {
                 if token == Self.stopToken { return }

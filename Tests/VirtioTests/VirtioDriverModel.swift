@@ -164,11 +164,14 @@ struct VirtioDriverModel {
 }
 
 /// The VirtqueueError a throwing body threw, or nil.
-func virtqueueError(_ body: () throws(VirtqueueError) -> Void) -> VirtqueueError? {
-    do throws(VirtqueueError) {
+func virtqueueError(_ body: () throws -> Void) -> VirtqueueError? {
+    do {
         try body()
         return nil
-    } catch {
+    } catch let error as VirtqueueError {
         return error
+    } catch {
+        Issue.record("unexpected error \(error)")
+        return nil
     }
 }

@@ -1,4 +1,5 @@
 import DeviceBus
+import Glibc
 import KVM
 import Testing
 import VirtioDevices
