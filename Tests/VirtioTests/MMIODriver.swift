@@ -29,12 +29,16 @@ struct MMIODriver {
     let interrupts = InterruptCounter()
     let errors = ErrorLog()
 
-    /// A transport for `device` over fresh guest memory.
-    init(device: any VirtioDevice) throws {
-        let mapping = try MemoryMapping(byteCount: VirtioDriverModel.memorySize)
-        let region = try GuestMemoryRegion(slot: 0, guestBase: GuestAddress(VirtioDriverModel.ramBase), mapping: mapping)
-        memory = try GuestMemory(regions: [region])
-        transport = try VirtioMMIOTransport(device: device, memory: memory, interrupt: interrupts.trigger, onError: errors.handler)
+    /// A transport for `device` over `memory`, or over fresh guest memory.
+    init(device: any VirtioDevice, memory: GuestMemory? = nil) throws {
+        if let memory {
+            self.memory = memory
+        } else {
+            let mapping = try MemoryMapping(byteCount: VirtioDriverModel.memorySize)
+            let region = try GuestMemoryRegion(slot: 0, guestBase: GuestAddress(VirtioDriverModel.ramBase), mapping: mapping)
+            self.memory = try GuestMemory(regions: [region])
+        }
+        transport = try VirtioMMIOTransport(device: device, memory: self.memory, interrupt: interrupts.trigger, onError: errors.handler)
     }
 
     func read(_ register: UInt64) -> UInt32 { UInt32(transport.read(at: register, size: 4)) }
