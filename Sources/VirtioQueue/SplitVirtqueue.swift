@@ -140,6 +140,13 @@ public struct SplitVirtqueue: Sendable {
         return head
     }
 
+    /// Gives back the chain most recently taken by ``popAvailable()`` or ``popAvailableHead()``, unused, so
+    /// that the next pop returns it again (for a device that took a buffer and then found it had nothing
+    /// to put in it). Call it at most once per pop, before returning anything through ``addUsed(head:length:)``.
+    public mutating func rewindAvailable() {
+        nextAvailable &-= 1
+    }
+
     /// Walks and checks the chain that starts at descriptor `head`.
     public func chain(startingAt head: UInt16) throws(VirtqueueError) -> DescriptorChain {
         guard head < size else { throw .descriptorIndexOutOfRange(head, limit: Int(size)) }
