@@ -21,10 +21,11 @@ public final class DiskImageAttachment: Sendable {
     /// Opens the raw image at `path`.
     ///
     /// - Parameters:
+    ///   - path: The image file.
     ///   - readOnly: Open read-only and present the disk as read-only.
     ///   - directIO: Open with `O_DIRECT`, bypassing the host's page cache. The host file system must
     ///     support it (tmpfs does not) and accept 512-byte aligned I/O.
-    /// - Throws: ``VirtioDeviceError/system(operation:errno:)`` naming `open` or `fstat`.
+    /// - Throws: `VirtioDeviceError/system(operation:errno:)` naming `open` or `fstat`.
     public init(path: String, readOnly: Bool = false, directIO: Bool = false) throws(VirtioDeviceError) {
         var flags = (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC
         if directIO { flags |= cvirtio_O_DIRECT }

@@ -17,7 +17,7 @@ public final class TAPAttachment: Sendable {
 
     /// Opens (creating if needed) the TAP interface `name` (at most 15 bytes).
     ///
-    /// - Throws: ``VirtioDeviceError/system(operation:errno:)`` naming the failing call.
+    /// - Throws: `VirtioDeviceError/system(operation:errno:)` naming the failing call.
     public init(name: String) throws(VirtioDeviceError) {
         var actualName = [CChar](repeating: 0, count: Int(IFNAMSIZ))
         var failedStep: UnsafePointer<CChar>? = nil

@@ -18,7 +18,8 @@ public final class VsockUnixSocketAttachment: Sendable {
 
     /// Listens at `path`.
     ///
-    /// - Throws: ``VirtioDeviceError/system(operation:errno:)`` if the path is too long, exists and is
+    /// - Parameter path: The socket path (at most 107 bytes); guest connections to port P go to `PATH_P`.
+    /// - Throws: `VirtioDeviceError/system(operation:errno:)` if the path is too long, exists and is
     ///   not a socket, or cannot be bound.
     public init(path: String) throws(VirtioDeviceError) {
         self.path = path

@@ -19,8 +19,8 @@ public protocol VirtioDevice: AnyObject, Sendable {
     /// The device ID the guest's driver binds to.
     var deviceType: VirtioDeviceType { get }
     /// The device-specific features offered (bits 0-23, plus any device-independent bit the device
-    /// itself implements). The transport adds ``VirtioFeatures/version1``,
-    /// ``VirtioFeatures/indirectDescriptors`` and ``VirtioFeatures/eventIndex``, which its queues handle.
+    /// itself implements). The transport adds `VirtioFeatures/version1`,
+    /// `VirtioFeatures/indirectDescriptors` and `VirtioFeatures/eventIndex`, which its queues handle.
     var offeredFeatures: VirtioFeatures { get }
     /// The largest size of each queue (each a power of two, at most 32768); the count is the number of queues.
     var queueMaximumSizes: [UInt16] { get }

@@ -1,7 +1,7 @@
 /// Where a virtio-mmio device sits in the machine, and how the guest learns about it.
 ///
 /// The VMM chooses the window (4 KiB, page-aligned, outside RAM) and a GSI, then:
-/// - registers the transport on its MMIO ``DeviceBus/Bus`` at ``base`` for ``size`` bytes;
+/// - registers the transport on its MMIO `Bus` at ``base`` for ``size`` bytes;
 /// - creates an irqfd for ``gsi`` (`VirtualMachine.makeIRQFD(gsi:)`) and passes it to the transport;
 /// - registers the transport's queue-notify eventfds (``VirtioMMIOTransport/registerIOEventFDs(on:base:)``);
 /// - announces the device on the kernel command line (``kernelCommandLineFragment``) or in the DSDT

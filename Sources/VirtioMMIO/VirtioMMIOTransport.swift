@@ -4,10 +4,10 @@ import Synchronization
 import VirtioQueue
 
 /// A virtio device presented through the virtio-mmio transport, version 2 (virtio 1.2 §4.2): the
-/// register file the guest's `virtio_mmio` driver programs, as a ``DeviceBus/BusDevice``.
+/// register file the guest's `virtio_mmio` driver programs, as a `BusDevice`.
 ///
-/// The transport negotiates features (the driver must accept ``VirtioFeatures/version1``), checks each
-/// queue the driver enables (``SplitVirtqueue``), activates the device on `DRIVER_OK`, resets it when the
+/// The transport negotiates features (the driver must accept `VirtioFeatures/version1`), checks each
+/// queue the driver enables (`SplitVirtqueue`), activates the device on `DRIVER_OK`, resets it when the
 /// driver writes 0 to `Status`, and runs a worker thread that calls the device for queue notifications
 /// and backend events, so no device work happens on a vCPU thread.
 ///
@@ -66,6 +66,8 @@ public final class VirtioMMIOTransport: BusDevice {
     /// Presents `device` to a guest whose memory is `memory`.
     ///
     /// - Parameters:
+    ///   - device: The device to present.
+    ///   - memory: The guest's memory (the queues' rings and buffers must lie in it).
     ///   - interrupt: How to raise the device's interrupt (``VirtioInterruptTrigger/irqfd(_:onError:)``).
     ///   - vendorID: The `VendorID` register's value.
     ///   - onError: Called (from a vCPU or the worker thread) when the driver's misbehaviour made the

@@ -59,6 +59,10 @@ public struct SplitVirtqueue: Sendable {
     ///
     /// - Parameters:
     ///   - size: The queue size the driver chose (`QueueNum`).
+    ///   - descriptorTable: The descriptor table's guest address (16-byte aligned).
+    ///   - driverArea: The available ring's guest address (2-byte aligned).
+    ///   - deviceArea: The used ring's guest address (4-byte aligned).
+    ///   - memory: The guest memory the rings and buffers must lie in.
     ///   - maximumSize: The device's largest supported size (`QueueNumMax`), itself at most 32768.
     ///   - features: The negotiated features (only ``VirtioFeatures/indirectDescriptors`` and
     ///     ``VirtioFeatures/eventIndex`` matter here).
