@@ -82,9 +82,9 @@ public final class VirtioDeviceContext {
         }
     }
 
-    /// Tells the driver the configuration space changed.
+    /// Tells the driver the configuration space changed (a new `ConfigGeneration`, then the interrupt).
     public func signalConfigurationChange() {
-        interrupt.raise(VirtioInterruptState.configurationChange)
+        interrupt.announceConfigurationChange()
     }
 
     /// Sets `DEVICE_NEEDS_RESET` and interrupts the driver (configuration change), after which the

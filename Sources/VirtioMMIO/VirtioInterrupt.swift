@@ -27,6 +27,8 @@ final class VirtioInterruptState: Sendable {
     static let configurationChange: UInt32 = 2
 
     let status = Atomic<UInt32>(0)
+    /// `ConfigGeneration`: bumped on every configuration change the device announces.
+    let configurationGeneration = Atomic<UInt32>(0)
     let trigger: VirtioInterruptTrigger
 
     init(trigger: VirtioInterruptTrigger) { self.trigger = trigger }
@@ -34,6 +36,12 @@ final class VirtioInterruptState: Sendable {
     func raise(_ bits: UInt32) {
         status.bitwiseOr(bits, ordering: .sequentiallyConsistent)
         trigger.fire()
+    }
+
+    /// Announces a change of the configuration space: a new generation, then the interrupt.
+    func announceConfigurationChange() {
+        configurationGeneration.add(1, ordering: .sequentiallyConsistent)
+        raise(Self.configurationChange)
     }
 
     func acknowledge(_ bits: UInt32) {

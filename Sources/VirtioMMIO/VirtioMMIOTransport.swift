@@ -39,7 +39,6 @@ public final class VirtioMMIOTransport: BusDevice {
     private let offeredFeatures: VirtioFeatures
     private let queueMaximumSizes: [UInt16]
     private let registers: Mutex<Registers>
-    private let configurationGeneration = Atomic<UInt32>(0)
     /// What the worker thread uses; the thread holds it strongly, so it outlives the transport's deinit.
     private let core: VirtioWorkerCore
     private let thread: Mutex<WorkerThread?>
@@ -133,8 +132,7 @@ public final class VirtioMMIOTransport: BusDevice {
 
     /// Tells the driver the device's configuration space changed (bumps `ConfigGeneration`).
     public func signalConfigurationChange() {
-        configurationGeneration.add(1, ordering: .sequentiallyConsistent)
-        interrupt.raise(VirtioInterruptState.configurationChange)
+        interrupt.announceConfigurationChange()
     }
 
     // MARK: BusDevice
@@ -171,7 +169,7 @@ public final class VirtioMMIOTransport: BusDevice {
         case R.vendorID: return vendorID
         case R.interruptStatus: return interrupt.status.load(ordering: .acquiring)
         case R.status: return status.rawValue
-        case R.configurationGeneration: return configurationGeneration.load(ordering: .acquiring)
+        case R.configurationGeneration: return interrupt.configurationGeneration.load(ordering: .acquiring)
         // No shared memory regions: a length of all-ones says the selected region does not exist.
         case R.sharedMemoryLengthLow, R.sharedMemoryLengthHigh, R.sharedMemoryBaseLow, R.sharedMemoryBaseHigh:
             return 0xFFFF_FFFF

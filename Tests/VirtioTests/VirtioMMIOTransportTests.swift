@@ -179,3 +179,18 @@ struct VirtioMMIOTransportTests {
         #expect(try vm.memory.readBytes(at: GuestAddress(buffer), count: 32).contains { $0 != 0 })
     }
 }
+
+@Suite("virtio-mmio configuration changes")
+struct VirtioMMIOConfigurationChangeTests {
+    @Test("A configuration change bumps ConfigGeneration and raises InterruptStatus bit 1")
+    func configurationChange() throws {
+        let driver = try MMIODriver(device: VirtioEntropyDevice())
+        #expect(driver.read(VirtioMMIORegister.configurationGeneration) == 0)
+        driver.transport.signalConfigurationChange()
+        #expect(driver.read(VirtioMMIORegister.configurationGeneration) == 1)
+        #expect(driver.read(VirtioMMIORegister.interruptStatus) == 2)
+        #expect(driver.interrupts.value == 1)
+        driver.write(VirtioMMIORegister.interruptAcknowledge, 2)
+        #expect(driver.read(VirtioMMIORegister.interruptStatus) == 0)
+    }
+}
