@@ -107,10 +107,18 @@ public final class VirtioMMIOTransport: BusDevice {
 
     /// Registers each queue's eventfd as an ioeventfd for 4-byte writes of the queue's index to
     /// `QueueNotify` in the window at `base` (`KVM_IOEVENTFD` with datamatch).
+    /// On failure, the ones already registered are unregistered again.
     public func registerIOEventFDs(on vm: VirtualMachine, base: UInt64) throws(KVMRuntimeError) {
+        let address = base + VirtioMMIORegister.queueNotify
         for (index, eventfd) in queueNotifyEventFDs.enumerated() {
-            try vm.registerIOEventFD(
-                eventfd, address: base + VirtioMMIORegister.queueNotify, length: 4, space: .mmio, datamatch: UInt64(index))
+            do {
+                try vm.registerIOEventFD(eventfd, address: address, length: 4, space: .mmio, datamatch: UInt64(index))
+            } catch {
+                for (done, registered) in queueNotifyEventFDs.enumerated().prefix(index) {
+                    try? vm.unregisterIOEventFD(registered, address: address, length: 4, space: .mmio, datamatch: UInt64(done))
+                }
+                throw error
+            }
         }
     }
 

@@ -194,3 +194,25 @@ struct VirtioMMIOConfigurationChangeTests {
         #expect(driver.read(VirtioMMIORegister.interruptStatus) == 0)
     }
 }
+
+@Suite("virtio-mmio attach", .enabled(if: access("/dev/kvm", R_OK | W_OK) == 0, "/dev/kvm is absent or not accessible"))
+struct VirtioMMIOAttachTests {
+    @Test("attach registers the irqfd, the ioeventfds and the bus window; a clash is refused and undone")
+    func attach() throws {
+        let vm = try KVMSystem().createVM()
+        try vm.createIRQChip()
+        try vm.mapMemory(slot: 0, at: GuestAddress(VirtioDriverModel.ramBase), size: VirtioDriverModel.memorySize)
+        var bus = Bus.mmio()
+        let placements = VirtioMMIOPlacement.consecutive(count: 2, base: 0xD000_0000, firstGSI: 5)
+        let first = try VirtioMMIOTransport.attach(VirtioEntropyDevice(), at: placements[0], to: vm, bus: &bus)
+        #expect(bus.read(at: 0xD000_0000 + VirtioMMIORegister.deviceID, size: 4) == .claimed(4))
+        // The same window again: KVM refuses the duplicate ioeventfds, and nothing is left registered.
+        #expect(throws: VirtioAttachError.self) {
+            _ = try VirtioMMIOTransport.attach(VirtioEntropyDevice(), at: VirtioMMIOPlacement(base: 0xD000_0000, gsi: 6), to: vm, bus: &bus)
+        }
+        let second = try VirtioMMIOTransport.attach(VirtioEntropyDevice(), at: placements[1], to: vm, bus: &bus)
+        #expect(bus.registrations.count == 2)
+        first.shutdown()
+        second.shutdown()
+    }
+}
