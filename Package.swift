@@ -73,12 +73,18 @@ let package = Package(
         .target(name: "VirtioQueue", dependencies: ["KVM"], path: "Sources/VirtioQueue"),
         // The virtio-mmio (version 2) register file as a BusDevice, the VirtioDevice protocol, workers.
         .target(
-            name: "VirtioMMIO", dependencies: ["VirtioQueue", "DeviceBus", "KVM", "CVirtioShims"], path: "Sources/VirtioMMIO"),
-        // epoll, getrandom, fallocate flags and O_DIRECT, which Swift's Glibc module does not export.
+            name: "VirtioMMIO",
+            dependencies: [
+                "VirtioQueue", "DeviceBus", "KVM", "CVirtioShims", .product(name: "SystemPackage", package: "swift-system"),
+            ], path: "Sources/VirtioMMIO"),
+        // epoll, getrandom, fallocate, O_DIRECT and the TAP ioctls, which Swift's Glibc module does not export.
         .target(name: "CVirtioShims", path: "Sources/CVirtioShims"),
-        // Block, entropy and console devices (configuration + attachment) on the VirtioDevice protocol.
+        // Block, console, entropy, network (TAP) and vsock devices: configuration + attachment, on VirtioDevice.
         .target(
-            name: "VirtioDevices", dependencies: ["VirtioMMIO", "VirtioQueue", "KVM", "CVirtioShims"], path: "Sources/VirtioDevices"),
+            name: "VirtioDevices",
+            dependencies: [
+                "VirtioMMIO", "VirtioQueue", "KVM", "CVirtioShims", .product(name: "SystemPackage", package: "swift-system"),
+            ], path: "Sources/VirtioDevices"),
 
         // MARK: Examples (executable documentation, built only on the public runtime API)
         .executableTarget(name: "hello", dependencies: ["KVM"], path: "Sources/Examples/hello", linkerSettings: smallVMM),

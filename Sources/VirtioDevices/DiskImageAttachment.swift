@@ -1,6 +1,7 @@
 import CVirtioShims
 import Glibc
 import VirtioMMIO
+import SystemPackage
 
 /// What backs a block device: an open raw disk image (every byte of the file is a byte of the disk).
 ///
@@ -30,12 +31,12 @@ public final class DiskImageAttachment: Sendable {
         var flags = (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC
         if directIO { flags |= cvirtio_O_DIRECT }
         let descriptor = open(path, flags)
-        guard descriptor >= 0 else { throw .system(operation: "open(\(path))", errno: errno) }
+        guard descriptor >= 0 else { throw .system(operation: "open(\(path))", errno: Errno(rawValue: errno)) }
         var status = stat()
         guard fstat(descriptor, &status) == 0 else {
             let error = errno
             close(descriptor)
-            throw .system(operation: "fstat(\(path))", errno: error)
+            throw .system(operation: "fstat(\(path))", errno: Errno(rawValue: error))
         }
         self.fileDescriptor = descriptor
         self.size = UInt64(max(status.st_size, 0))

@@ -1,6 +1,7 @@
 import CVirtioShims
 import Glibc
 import VirtioMMIO
+import SystemPackage
 
 /// What backs a network device: a Linux TAP interface, opened with the virtio-net header
 /// (`IFF_TAP | IFF_NO_PI | IFF_VNET_HDR`, 12-byte `virtio_net_hdr_v1`) so frames pass between the guest
@@ -27,7 +28,7 @@ public final class TAPAttachment: Sendable {
         guard result >= 0 else {
             // SAFETY: the shim set `failedStep` to one of its static string literals.
             let step = unsafe failedStep.map { unsafe String(cString: $0) } ?? "open TAP"
-            throw .system(operation: "\(step) for \(name)", errno: -result)
+            throw .system(operation: "\(step) for \(name)", errno: Errno(rawValue: -result))
         }
         self.fileDescriptor = result
         self.interfaceName = String(decoding: actualName.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)

@@ -1,5 +1,6 @@
 import Glibc
 import VirtioMMIO
+import SystemPackage
 
 /// Thin helpers over Unix-domain stream sockets for the vsock backend. Every descriptor returned is
 /// close-on-exec and non-blocking, and owned by the caller.
@@ -12,7 +13,7 @@ enum UnixSocket {
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
         let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard !bytes.isEmpty, bytes.count < capacity else { throw .system(operation: "socket path \(path)", errno: ENAMETOOLONG) }
+        guard !bytes.isEmpty, bytes.count < capacity else { throw .system(operation: "socket path \(path)", errno: Errno(rawValue: ENAMETOOLONG)) }
         // SAFETY: sun_path is a fixed-size C array inside `address`; at most capacity - 1 bytes are copied and
         // the rest stays zero (NUL-terminated).
         unsafe withUnsafeMutableBytes(of: &address.sun_path) { raw in
@@ -26,7 +27,7 @@ enum UnixSocket {
 
     private static func makeSocket() throws(VirtioDeviceError) -> Int32 {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw .system(operation: "socket(AF_UNIX)", errno: errno) }
+        guard fd >= 0 else { throw .system(operation: "socket(AF_UNIX)", errno: Errno(rawValue: errno)) }
         return fd
     }
 
@@ -43,7 +44,7 @@ enum UnixSocket {
         guard result == 0 else {
             let error = errno
             close(fd)
-            throw .system(operation: "connect(\(path))", errno: error)
+            throw .system(operation: "connect(\(path))", errno: Errno(rawValue: error))
         }
         setNonBlocking(fd)
         return fd
@@ -58,7 +59,7 @@ enum UnixSocket {
         guard result == 0, Glibc.listen(fd, 64) == 0 else {
             let error = errno
             close(fd)
-            throw .system(operation: "bind/listen(\(path))", errno: error)
+            throw .system(operation: "bind/listen(\(path))", errno: Errno(rawValue: error))
         }
         setNonBlocking(fd)
         return fd

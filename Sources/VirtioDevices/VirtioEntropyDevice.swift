@@ -3,6 +3,7 @@ import Glibc
 import KVM
 import VirtioMMIO
 import VirtioQueue
+import SystemPackage
 
 /// What the guest sees of an entropy device (virtio-rng, device ID 4): one request queue and nothing
 /// else. Linux shows it as `/dev/hwrng`.
@@ -56,7 +57,7 @@ public final class VirtioEntropyDevice: VirtioDevice {
             }
             if got < 0 {
                 if errno == EINTR { continue }
-                throw .system(operation: "getrandom", errno: errno)
+                throw .system(operation: "getrandom", errno: Errno(rawValue: errno))
             }
             filled += got
         }

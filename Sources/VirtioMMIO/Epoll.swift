@@ -1,5 +1,6 @@
 import CVirtioShims
 import Glibc
+import SystemPackage
 
 /// An owned epoll instance: the device worker's wait set (thin typed layer over epoll(7)). Its only state
 /// is the descriptor, and the kernel serialises epoll operations, so it may be shared between threads.
@@ -8,7 +9,7 @@ final class Epoll: Sendable {
 
     init() throws(VirtioDeviceError) {
         let descriptor = epoll_create1(Int32(EPOLL_CLOEXEC))
-        guard descriptor >= 0 else { throw .system(operation: "epoll_create1", errno: errno) }
+        guard descriptor >= 0 else { throw .system(operation: "epoll_create1", errno: Errno(rawValue: errno)) }
         self.descriptor = descriptor
     }
 
@@ -36,7 +37,7 @@ final class Epoll: Sendable {
         event.data.u64 = token
         // SAFETY: `event` is a valid epoll_event on the stack for the duration of the call.
         guard unsafe epoll_ctl(descriptor, operation, fd, &event) == 0 else {
-            throw .system(operation: name, errno: errno)
+            throw .system(operation: name, errno: Errno(rawValue: errno))
         }
     }
 

@@ -1,4 +1,5 @@
 import KVM
+import SystemPackage
 import VirtioQueue
 
 /// A virtio device's behaviour, independent of the transport that presents it: what the guest sees
@@ -55,15 +56,15 @@ public enum VirtioDeviceError: Error, Sendable, Hashable, CustomStringConvertibl
     case malformedRequest(String)
     /// The device needs a queue the driver did not enable.
     case queueNotEnabled(Int)
-    /// A system call failed.
-    case system(operation: String, errno: Int32)
+    /// A system call failed with `errno`.
+    case system(operation: String, errno: Errno)
 
     public var description: String {
         switch self {
         case .queue(let index, let error): "queue \(index): \(error)"
         case .malformedRequest(let why): "malformed request: \(why)"
         case .queueNotEnabled(let index): "queue \(index) is not enabled"
-        case .system(let operation, let errno): "\(operation) failed with errno \(errno)"
+        case .system(let operation, let errno): "\(operation) failed: \(errno) (errno \(errno.rawValue))"
         }
     }
 }

@@ -2,6 +2,7 @@ import DeviceBus
 import KVM
 import Synchronization
 import VirtioQueue
+import SystemPackage
 
 /// A virtio device presented through the virtio-mmio transport, version 2 (virtio 1.2 §4.2): the
 /// register file the guest's `virtio_mmio` driver programs, as a `BusDevice`.
@@ -330,13 +331,13 @@ final class VirtioWorkerCore: Sendable {
         self.device = device
         self.interrupt = interrupt
         self.onError = onError
-        do {
-            self.queueNotifyEventFDs = try device.queueMaximumSizes.map { _ in try EventFD(options: .nonBlocking) }
+        do throws(KVMError) {
+            var eventfds: [EventFD] = []
+            for _ in device.queueMaximumSizes { eventfds.append(try EventFD(options: .nonBlocking)) }
+            self.queueNotifyEventFDs = eventfds
             self.stopEvent = try EventFD(options: .nonBlocking)
-        } catch let error as KVMError {
-            throw .system(operation: "eventfd", errno: error.errno.rawValue)
         } catch {
-            throw .system(operation: "eventfd", errno: 0)
+            throw .system(operation: "eventfd", errno: error.errno)
         }
         self.epoll = try Epoll()
         let readable = VirtioDeviceContext.WatchEvents.readable.rawValue

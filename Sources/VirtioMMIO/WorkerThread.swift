@@ -1,4 +1,5 @@
 import Glibc
+import SystemPackage
 
 /// A minimal joinable pthread for a device's worker.
 ///
@@ -29,7 +30,7 @@ struct WorkerThread: Sendable {
         guard result == 0 else {
             // SAFETY: the thread was not created, so the reference is still ours to release.
             unsafe Unmanaged<Body>.fromOpaque(box).release()
-            throw .system(operation: "pthread_create", errno: result)
+            throw .system(operation: "pthread_create", errno: Errno(rawValue: result))
         }
         self.handle = handle
     }
