@@ -51,6 +51,9 @@ let package = Package(
         .library(name: "DeviceBus", targets: ["DeviceBus"]),
         .library(name: "LegacyDevices", targets: ["LegacyDevices"]),
         .library(name: "ACPITables", targets: ["ACPITables"]),
+        .library(name: "VirtioQueue", targets: ["VirtioQueue"]),
+        .library(name: "VirtioMMIO", targets: ["VirtioMMIO"]),
+        .library(name: "VirtioDevices", targets: ["VirtioDevices"]),
         .executable(name: "kvm-bindgen", targets: ["kvm-bindgen"]),
     ],
     dependencies: [
@@ -87,6 +90,24 @@ let package = Package(
         .target(name: "LegacyDevices", dependencies: ["DeviceBus", "KVM"], path: "Sources/LegacyDevices"),
         // ACPI tables (RSDP, XSDT, FADT, MADT, DSDT/SSDT) and an AML encoder; no dependencies.
         .target(name: "ACPITables", path: "Sources/ACPITables"),
+
+        // MARK: Virtio (split virtqueues, the virtio-mmio transport, devices)
+        // Split virtqueues over GuestMemory: descriptor chains walked and checked, used ring, suppression.
+        .target(name: "VirtioQueue", dependencies: ["KVM"], path: "Sources/VirtioQueue"),
+        // The virtio-mmio (version 2) register file as a BusDevice, the VirtioDevice protocol, workers.
+        .target(
+            name: "VirtioMMIO",
+            dependencies: [
+                "VirtioQueue", "DeviceBus", "KVM", "CVirtioShims", .product(name: "SystemPackage", package: "swift-system"),
+            ], path: "Sources/VirtioMMIO"),
+        // epoll, getrandom, fallocate, O_DIRECT and the TAP ioctls, which Swift's Glibc module does not export.
+        .target(name: "CVirtioShims", path: "Sources/CVirtioShims"),
+        // Block, console, entropy, network (TAP) and vsock devices: configuration + attachment, on VirtioDevice.
+        .target(
+            name: "VirtioDevices",
+            dependencies: [
+                "VirtioMMIO", "VirtioQueue", "KVM", "CVirtioShims", .product(name: "SystemPackage", package: "swift-system"),
+            ], path: "Sources/VirtioDevices"),
 
         // MARK: Examples (executable documentation, built only on the public runtime API)
         .executableTarget(name: "hello", dependencies: ["KVM"], path: "Sources/Examples/hello", linkerSettings: smallVMM),
@@ -160,6 +181,9 @@ let package = Package(
         .testTarget(
             name: "LegacyDevicesTests", dependencies: ["LegacyDevices", "DeviceBus", "KVM"], path: "Tests/LegacyDevicesTests"),
         .testTarget(name: "ACPITablesTests", dependencies: ["ACPITables"], path: "Tests/ACPITablesTests"),
+        .testTarget(
+            name: "VirtioTests", dependencies: ["VirtioQueue", "VirtioMMIO", "VirtioDevices", "DeviceBus", "KVM", "KVMBindings"],
+            path: "Tests/VirtioTests"),
         // Runs the example executables as subprocesses (SwiftPM builds them with the tests; see
         // Tests/ExamplesTests/ExampleRunner.swift for how the tests find them). Depends on `boot` only for
         // unit tests of its decoders (`@testable import boot`: LZ4, payload formats).

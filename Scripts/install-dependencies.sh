@@ -15,6 +15,8 @@ command -v python3 >/dev/null || needed+=(python3)
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || needed+=(libc6-dev)
 ls /usr/lib/gcc/x86_64-linux-gnu/*/libstdc++.a >/dev/null 2>&1 || needed+=(libstdc++-12-dev)
 command -v iasl >/dev/null || needed+=(acpica-tools)
+# iproute2 (`ip`): the virtio-net tests make a network namespace of their own with a TAP in it.
+command -v ip >/dev/null || needed+=(iproute2)
 if [ ${#needed[@]} -gt 0 ]; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     echo "install-dependencies: installing ${needed[*]}"
