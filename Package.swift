@@ -30,6 +30,7 @@ let package = Package(
     products: [
         .library(name: "KVMBindings", targets: ["KVMBindings"]),
         .library(name: "KVM", targets: ["KVM"]),
+        .library(name: "LinuxLoader", targets: ["LinuxLoader"]),
         .executable(name: "kvm-bindgen", targets: ["kvm-bindgen"]),
     ],
     dependencies: [
@@ -54,9 +55,15 @@ let package = Package(
         // What the runtime's hot path needs from C: a direct `ioctl` call and a thread-local token.
         .target(name: "CKVMShims", path: "Sources/CKVMShims"),
 
+        // MARK: Linux loader (bzImage, PVH vmlinux, multiboot; zero page, start_info, e820, initrd; decompressors)
+        .target(name: "LinuxLoader", dependencies: ["KVM", "CLZMA", "CZstd"], path: "Sources/LinuxLoader"),
+        // Debian's liblzma-dev and libzstd-dev (static archives too, for the fully static examples).
+        .systemLibrary(name: "CLZMA", path: "Sources/CLZMA", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+
         // MARK: Examples (executable documentation, built only on the public runtime API)
         .executableTarget(name: "hello", dependencies: ["KVM"], path: "Sources/Examples/hello", linkerSettings: smallVMM),
-        .executableTarget(name: "boot", dependencies: ["KVM"], path: "Sources/Examples/boot", linkerSettings: smallVMM),
+        .executableTarget(name: "boot", dependencies: ["KVM", "LinuxLoader"], path: "Sources/Examples/boot", linkerSettings: smallVMM),
         .executableTarget(
             name: "long-mode", dependencies: ["KVM", "ExampleSupport"], path: "Sources/Examples/long-mode",
             linkerSettings: smallVMM),
@@ -115,10 +122,13 @@ let package = Package(
             dependencies: ["KVM"],
             path: "Tests/KVMTests"
         ),
+        .testTarget(name: "LinuxLoaderTests", dependencies: ["LinuxLoader", "KernelImageFixtures"], path: "Tests/LinuxLoaderTests"),
+        // Synthetic kernel images and compressed streams, shared by the loader's unit tests and boot's tests.
+        .target(name: "KernelImageFixtures", dependencies: ["LinuxLoader"], path: "Tests/KernelImageFixtures"),
         // Runs the example executables as subprocesses (SwiftPM builds them with the tests; see
         // Tests/ExamplesTests/ExampleRunner.swift for how the tests find them). Depends on `boot` only for
-        // unit tests of its decoders (`@testable import boot`: LZ4, payload formats).
-        .testTarget(name: "ExamplesTests", dependencies: ["boot"], path: "Tests/ExamplesTests"),
+        // unit tests of its profiler (`@testable import boot`).
+        .testTarget(name: "ExamplesTests", dependencies: ["boot", "KernelImageFixtures"], path: "Tests/ExamplesTests"),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,49 @@
+// zstd frames (what a kernel built with CONFIG_KERNEL_ZSTD carries), decoded by Debian's libzstd
+// (`libzstd-dev`) with its streaming decoder. The kernel's build appends the decompressed size after the
+// frame; decoding stops at the frame's end.
+
+import CZstd
+
+/// zstd decompression through libzstd.
+public enum Zstd {
+    /// The zstd frame magic 0xFD2FB528, little-endian.
+    public static let magic: [UInt8] = [0x28, 0xB5, 0x2F, 0xFD]
+
+    /// Why libzstd refused a frame: its error name.
+    public struct Failure: Error, Equatable, Sendable, CustomStringConvertible {
+        /// libzstd's `ZSTD_getErrorName`, or the loader's own reason.
+        public var reason: String
+        public var description: String { "zstd stream: \(reason)" }
+    }
+
+    /// Decompresses the zstd frame at the start of `input`; throws rather than produce more than `limit` bytes.
+    public static func decompress(_ input: [UInt8], limit: Int = Int.max) throws(Failure) -> [UInt8] {
+        guard let context = ZSTD_createDCtx() else { throw Failure(reason: "cannot create a decompression context") }
+        defer { ZSTD_freeDCtx(context) }
+        // The window a frame may declare: enough for any output up to `limit` (the kernel's zstd -22
+        // uses up to 2^27), never more, so a hostile image cannot make the VMM allocate gigabytes.
+        var windowLog = 10
+        while windowLog < 31 && (1 << windowLog) < limit { windowLog += 1 }
+        _ = ZSTD_DCtx_setParameter(context, ZSTD_d_windowLogMax, Int32(windowLog))
+        let declared = input.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, $0.count) }
+        // ZSTD_CONTENTSIZE_UNKNOWN and _ERROR are the two largest values: no hint then.
+        let hint = declared < UInt64.max - 1 && declared <= UInt64(limit) ? Int(declared) : XZ.sizeHint(input, limit: limit)
+        let output = OutputBuffer(limit: limit, hint: hint)
+        let result: Failure? = input.withUnsafeBytes { bytes in
+            // SAFETY: `source` points into `input`, alive for this closure; size is its length.
+            var source = ZSTD_inBuffer(src: bytes.baseAddress, size: bytes.count, pos: 0)
+            while true {
+                guard let window = output.reserve() else { return Failure(reason: "decompresses to more than \(limit) bytes") }
+                // SAFETY: `window` is writable spare capacity of `output`, owned by it until commit.
+                var destination = ZSTD_outBuffer(dst: window.baseAddress, size: window.count, pos: 0)
+                let remaining = ZSTD_decompressStream(context, &destination, &source)
+                output.commit(destination.pos)
+                if ZSTD_isError(remaining) != 0 { return Failure(reason: String(cString: ZSTD_getErrorName(remaining))) }
+                if remaining == 0 { return nil }  // the frame is complete and flushed
+                if source.pos == source.size && destination.pos < destination.size { return Failure(reason: "cut off") }
+            }
+        }
+        if let result { throw result }
+        return output.bytes()
+    }
+}
