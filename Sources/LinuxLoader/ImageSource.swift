@@ -63,14 +63,14 @@ public struct ImageBytes: ImageSource, Sendable {
             throw .outOfRange(offset: offset, count: count, size: data.count)
         }
         // Straight from the array (a decompressed kernel is tens of MiB: no intermediate copy).
-        let result: GuestMemoryError? = data.withUnsafeBytes { bytes in
+        let result = data.withUnsafeBytes { bytes -> GuestMemoryError? in
             // SAFETY: offset..<offset+count lies in `data` (checked above); the rebased buffer is only
             // read by GuestMemory.write during this closure, while the array is alive.
             do {
                 try memory.write(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)]), at: address)
                 return nil
             } catch {
-                return error
+                return error as? GuestMemoryError ?? .addressNotMapped(address)
             }
         }
         if let result { throw .guestMemory(result) }

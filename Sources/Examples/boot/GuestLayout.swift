@@ -1,6 +1,8 @@
 // Where the VMM puts its boot structures in guest-physical memory (all below 1 MiB, none in RAM
 // that e820 hands to the kernel as free except the early pages Linux reserves itself).
 
+import LinuxLoader
+
 enum GuestLayout {
     /// The boot GDT (null, code32 0x08, code64 0x10, data 0x18, TSS 0x20).
     static let gdt: UInt64 = 0x500
