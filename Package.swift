@@ -122,7 +122,7 @@ let package = Package(
             dependencies: ["KVM"],
             path: "Tests/KVMTests"
         ),
-        .testTarget(name: "LinuxLoaderTests", dependencies: ["LinuxLoader", "KernelImageFixtures"], path: "Tests/LinuxLoaderTests"),
+        .testTarget(name: "LinuxLoaderTests", dependencies: ["LinuxLoader", "KVM", "KernelImageFixtures"], path: "Tests/LinuxLoaderTests"),
         // Synthetic kernel images and compressed streams, shared by the loader's unit tests and boot's tests.
         .target(name: "KernelImageFixtures", dependencies: ["LinuxLoader"], path: "Tests/KernelImageFixtures"),
         // Runs the example executables as subprocesses (SwiftPM builds them with the tests; see

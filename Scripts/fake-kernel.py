@@ -10,7 +10,7 @@ on COM1 and ends the run, in well under a second even where KVM emulates kernel 
                                         checks the zero page's "HdrS", prints, resets through the i8042
 
 The same images as FakeKernel.pvhELF/printAndPowerOff32 and FakeKernel.bzImage/printAndReset64 in
-Tests/ExamplesTests/BootTests.swift; the benchmarks and Scripts/update-link-order.sh use them to run
+Tests/KernelImageFixtures/FakeKernel.swift; the benchmarks and Scripts/update-link-order.sh use them to run
 `boot` end to end without a real kernel.
 """
 import struct

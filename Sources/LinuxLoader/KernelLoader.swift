@@ -108,7 +108,7 @@ public struct KernelLoader: Sendable {
             load = header.preferredAddress
         }
         guard memoryMap.isRAM(load, size: footprint) else {
-            throw .kernelDoesNotFit(address: load, size: footprint, ramSize: memoryMap.ramSize)
+            throw .kernelDoesNotFit(address: load, size: footprint, totalRAM: memoryMap.totalRAM)
         }
         let kernelRange = load..<(load + footprint)
         let structures = bzImageStructures(commandLine: commandLine)
@@ -136,7 +136,7 @@ public struct KernelLoader: Sendable {
         let started = clock.now
         let elfImage: [UInt8]
         do {
-            elfImage = try decompressor.decompress(data, limit: Int(clamping: memoryMap.ramSize))
+            elfImage = try decompressor.decompress(data, limit: Int(clamping: memoryMap.totalRAM))
         } catch {
             throw .decompressionFailed(format: decompressor.name, reason: error)
         }

@@ -42,8 +42,8 @@ public enum LoadError: Error, Sendable, Equatable, CustomStringConvertible {
     case multibootBadAddresses(String)
     /// A multiboot kernel that is neither ELF nor has the a.out-kludge address fields (flag 16).
     case multibootNotLoadable
-    /// The kernel needs `size` bytes of RAM from `address`, which the memory map does not have.
-    case kernelDoesNotFit(address: UInt64, size: UInt64, ramSize: UInt64)
+    /// The kernel needs `size` bytes of RAM from `address`, which the memory map (`totalRAM` bytes of RAM) does not have.
+    case kernelDoesNotFit(address: UInt64, size: UInt64, totalRAM: UInt64)
     /// ELF program header `index` would go to `address` (`size` bytes), outside guest RAM.
     case segmentOutsideRAM(index: Int, address: UInt64, size: UInt64)
     /// The kernel's range overlaps where the loader puts `structure`.
@@ -94,8 +94,8 @@ public enum LoadError: Error, Sendable, Equatable, CustomStringConvertible {
         case .multibootBadAddresses(let reason): return "multiboot address fields: \(reason)"
         case .multibootNotLoadable:
             return "the multiboot kernel is not ELF and does not give load addresses (flag 16, the a.out kludge)"
-        case .kernelDoesNotFit(let address, let size, let ramSize):
-            return "the kernel needs \(size) bytes of RAM from \(hex(address)); the guest has \(ramSize >> 20) MiB of RAM that does not hold them"
+        case .kernelDoesNotFit(let address, let size, let totalRAM):
+            return "the kernel needs \(size) bytes of RAM from \(hex(address)); the guest's \(totalRAM) bytes of RAM do not hold them"
         case .segmentOutsideRAM(let index, let address, let size):
             return "ELF segment \(index) at \(hex(address)) (\(size) bytes) is not in guest RAM"
         case .overlapsBootStructure(let structure, let start, let end):

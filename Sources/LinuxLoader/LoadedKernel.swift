@@ -48,6 +48,14 @@ public struct EntryState: Equatable, Sendable {
     public var rbx: UInt64
     /// RSI: the zero page (64-bit boot protocol); otherwise 0.
     public var rsi: UInt64
+
+    public init(mode: Mode, instructionPointer: GuestAddress, rax: UInt64 = 0, rbx: UInt64 = 0, rsi: UInt64 = 0) {
+        self.mode = mode
+        self.instructionPointer = instructionPointer
+        self.rax = rax
+        self.rbx = rbx
+        self.rsi = rsi
+    }
 }
 
 /// What went where in guest memory.

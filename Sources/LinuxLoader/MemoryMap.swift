@@ -114,8 +114,9 @@ public struct MemoryMap: Equatable, Sendable {
         self.entries = entries
     }
 
-    /// The total size of the RAM entries.
-    public var ramSize: UInt64 { entries.filter { $0.kind == .ram }.reduce(0) { $0 &+ $1.size } }
+    /// The total size of the RAM entries (for the PC layout, less than the `ramSize` it was made with:
+    /// the EBDA and the BIOS area are reserved).
+    public var totalRAM: UInt64 { entries.filter { $0.kind == .ram }.reduce(0) { $0 &+ $1.size } }
 
     /// What a VMM backs with memory: one span below 4 GiB, from the lowest entry to the end of the
     /// highest (reserved ranges and the legacy hole between them included: ordinary memory the kernel

@@ -118,7 +118,7 @@ extension KernelLoader {
             guard UInt64(addresses.entry) >= load, UInt64(addresses.entry) < loadEnd else {
                 throw .multibootBadAddresses("entry_addr \(hex(addresses.entry)) lies outside the loaded image \(hex(load))-\(hex(loadEnd))")
             }
-            guard memoryMap.isRAM(load, size: end - load) else { throw .kernelDoesNotFit(address: load, size: end - load, ramSize: memoryMap.ramSize) }
+            guard memoryMap.isRAM(load, size: end - load) else { throw .kernelDoesNotFit(address: load, size: end - load, totalRAM: memoryMap.totalRAM) }
             try checkClear(load..<end, of: structures)
             do {
                 try kernel.copy(from: fileOffset, count: loadSize, to: GuestAddress(load), in: memory)

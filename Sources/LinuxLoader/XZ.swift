@@ -17,6 +17,11 @@ public enum XZ {
         /// Set instead when the output would exceed the caller's limit.
         public var outputLimit: Int?
 
+        public init(code: UInt32, outputLimit: Int? = nil) {
+            self.code = code
+            self.outputLimit = outputLimit
+        }
+
         public var description: String {
             if let outputLimit { return "xz stream: decompresses to more than \(outputLimit) bytes" }
             let reason: String

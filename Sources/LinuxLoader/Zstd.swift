@@ -13,6 +13,7 @@ public enum Zstd {
     public struct Failure: Error, Equatable, Sendable, CustomStringConvertible {
         /// libzstd's `ZSTD_getErrorName`, or the loader's own reason.
         public var reason: String
+        public init(reason: String) { self.reason = reason }
         public var description: String { "zstd stream: \(reason)" }
     }
 
@@ -21,9 +22,9 @@ public enum Zstd {
         guard let context = ZSTD_createDCtx() else { throw Failure(reason: "cannot create a decompression context") }
         defer { ZSTD_freeDCtx(context) }
         // The window a frame may declare: enough for any output up to `limit` (the kernel's zstd -22
-        // uses up to 2^27), never more, so a hostile image cannot make the VMM allocate gigabytes.
+        // uses up to 2^27), at most 1 GiB, so a hostile image cannot make the VMM allocate more.
         var windowLog = 10
-        while windowLog < 31 && (1 << windowLog) < limit { windowLog += 1 }
+        while windowLog < 30 && (1 << windowLog) < limit { windowLog += 1 }
         _ = ZSTD_DCtx_setParameter(context, ZSTD_d_windowLogMax, Int32(windowLog))
         let declared = input.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, $0.count) }
         // ZSTD_CONTENTSIZE_UNKNOWN and _ERROR are the two largest values: no hint then.
