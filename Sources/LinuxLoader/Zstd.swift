@@ -21,9 +21,10 @@ public enum Zstd {
     public static func decompress(_ input: [UInt8], limit: Int = Int.max) throws(Failure) -> [UInt8] {
         guard let context = ZSTD_createDCtx() else { throw Failure(reason: "cannot create a decompression context") }
         defer { ZSTD_freeDCtx(context) }
-        // The window a frame may declare: enough for any output up to `limit` (the kernel's zstd -22
-        // uses up to 2^27), at most 1 GiB, so a hostile image cannot make the VMM allocate more.
-        var windowLog = 10
+        // The window a frame may declare: 2^27 (what the kernel's `zstd -22 --ultra` uses, and libzstd's
+        // default), more when the limit is larger, at most 1 GiB, so a hostile image cannot make the VMM
+        // allocate more than that.
+        var windowLog = 27
         while windowLog < 30 && (1 << windowLog) < limit { windowLog += 1 }
         _ = ZSTD_DCtx_setParameter(context, ZSTD_d_windowLogMax, Int32(windowLog))
         let declared = input.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, $0.count) }
