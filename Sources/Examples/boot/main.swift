@@ -85,6 +85,7 @@ if options.dryRun {
         let plan = try BootKernel.load(
             kernel: kernel, initrd: initrd, commandLine: options.commandLine, memory: memory, map: map, acpi: acpi,
             decompression: options.decompression)
+        if !plan.decompressionNote.isEmpty { FailureReport.printError("boot: " + plan.decompressionNote) }
         print(DryRun.report(plan: plan, memory: memory, map: map, acpi: acpi, commandLine: options.commandLine))
         exit(0)
     } catch {
