@@ -34,6 +34,7 @@ if [ -z "$kernel" ]; then
     echo "kernel: $package $(dpkg-deb -f "$work"/"$package"_*.deb Version), $(basename "$kernel")"
 fi
 echo "kernel sha256: $(sha256sum "$kernel" | cut -d' ' -f1)"
+echo "load average: $(cut -d" " -f1-3 /proc/loadavg) on $(nproc) CPUs"
 
 if [ -z "${BOOT_BIN:-}" ]; then
     (cd "$root" && swift build -c release --product boot >/dev/null)

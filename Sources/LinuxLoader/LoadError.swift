@@ -63,9 +63,9 @@ public enum LoadError: Error, Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .emptyImage: return "the kernel image is empty"
         case .unrecognizedImage:
-            return "not a bootable kernel: no bzImage setup header (\"HdrS\" at 0x202), no ELF header, and no multiboot header in the first 8 KiB"
+            return "not a bootable kernel: not a bzImage (no \"HdrS\" at 0x202), not an ELF file, and no multiboot header in the first 8 KiB"
         case .truncatedHeader(let format, let needed, let actual):
-            return "truncated \(format) header: needs \(needed) bytes, the image has \(actual)"
+            return "truncated \(format) header: \(actual) bytes is too small (it needs \(needed))"
         case .badMagic(let format, let found):
             return format == "bzImage"
                 ? "not a bzImage: no \"HdrS\" at offset 0x202 (found \(hex(found, digits: 8)))"
