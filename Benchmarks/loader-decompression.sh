@@ -12,8 +12,8 @@
 # `boot --dry-run` loads each one (no /dev/kvm needed) and reports the decompression time; the median of
 # REPEAT runs (default 5) is printed.
 #
-# Code size: for liblzma and libzstd, a static C program that decodes a stream (stream decoder or
-# streaming decompressor), stripped, minus a static C program that does nothing: what linking the
+# Code size: for liblzma and libzstd, the text and data of a static C program that decodes a stream
+# (stream decoder or streaming decompressor), minus those of a static C program that does nothing: what linking the
 # library's decoder into a fully static executable adds. For the Swift decoders, the sizes of their
 # symbols in the release `boot` (nm -S).
 #
@@ -71,19 +71,25 @@ compress() {
 
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
+for format in lz4 gzip xz zstd; do
+    { compress $format; append_size; } > "$work/payload.$format"
+    python3 "$root/Scripts/fake-kernel.py" bzimage-payload "$work/payload.$format" "$work/bzImage.$format"
+done
+# Interleaved, so that every format sees the same machine load.
+for _ in $(seq "$repeat"); do
+    for format in lz4 gzip xz zstd; do
+        "$BOOT_BIN" --kernel "$work/bzImage.$format" --memory 512 --dry-run 2>&1 >/dev/null \
+            | sed -n 's/.*bytes, \([0-9]*\) ms).*/\1/p' >> "$work/times.$format"
+    done
+done
 echo
 echo "| format | payload | decompression (median of $repeat) |"
 echo "| --- | --- | --- |"
 for format in lz4 gzip xz zstd; do
-    { compress $format; append_size; } > "$work/payload.$format"
-    python3 "$root/Scripts/fake-kernel.py" bzimage-payload "$work/payload.$format" "$work/bzImage.$format"
-    for _ in $(seq "$repeat"); do
-        "$BOOT_BIN" --kernel "$work/bzImage.$format" --memory 512 --dry-run 2>&1 >/dev/null \
-            | sed -n 's/.*bytes, \([0-9]*\) ms).*/\1/p'
-    done > "$work/times.$format"
     [ -s "$work/times.$format" ] || { echo "boot did not decompress the $format payload" >&2; exit 1; }
     printf '| %s | %s bytes | %s ms |\n' $format "$(stat -c %s "$work/payload.$format")" "$(median < "$work/times.$format")"
 done
+echo "load average after: $(cut -d" " -f1-3 /proc/loadavg)"
 
 # Code size.
 cat > "$work/none.c" <<'EOF'
@@ -107,15 +113,20 @@ int main(int argc, char **argv) {
     size_t r = ZSTD_decompressStream(c, &o, &in); ZSTD_freeDCtx(c); return (int)ZSTD_isError(r);
 }
 EOF
-cc -O2 -static -s "$work/none.c" -o "$work/none"
-cc -O2 -static -s "$work/xz.c" -o "$work/xz" -llzma
-cc -O2 -static -s "$work/zstd.c" -o "$work/zstd" -lzstd
-base=$(stat -c %s "$work/none")
-swift_size() { nm -S --size-sort "$BOOT_BIN" | awk -v pattern="$1" '$4 ~ pattern { total += strtonum("0x" $2) } END { print total + 0 }'; }
+cc -O2 -static "$work/none.c" -o "$work/none"
+cc -O2 -static "$work/xz.c" -o "$work/xz" -llzma
+cc -O2 -static "$work/zstd.c" -o "$work/zstd" -lzstd
+loaded() { size "$1" | awk 'NR == 2 { print $1 + $2 }'; }  # text + data
+base=$(loaded "$work/none")
+swift_size() {
+    nm -S "$BOOT_BIN" | python3 -c "
+import re, sys
+print(sum(int(f[1], 16) for f in (l.split() for l in sys.stdin) if len(f) == 4 and re.search(sys.argv[1], f[3])))" "$1"
+}
 echo
 echo "| decoder | code added to a static executable |"
 echo "| --- | --- |"
 echo "| lz4 (Swift, LZ4Legacy) | $(swift_size 'LZ4Legacy') bytes |"
 echo "| gzip (Swift, Inflate, HuffmanCode, BitReader) | $(swift_size 'Inflate|HuffmanCode|BitReader') bytes |"
-echo "| xz (liblzma $(dpkg-query -W -f '${Version}' liblzma-dev 2>/dev/null), stream decoder) | $(( $(stat -c %s "$work/xz") - base )) bytes |"
-echo "| zstd (libzstd $(dpkg-query -W -f '${Version}' libzstd-dev 2>/dev/null), streaming decoder) | $(( $(stat -c %s "$work/zstd") - base )) bytes |"
+echo "| xz (liblzma $(dpkg-query -W -f '${Version}' liblzma-dev 2>/dev/null), stream decoder) | $(( $(loaded "$work/xz") - base )) bytes |"
+echo "| zstd (libzstd $(dpkg-query -W -f '${Version}' libzstd-dev 2>/dev/null), streaming decoder) | $(( $(loaded "$work/zstd") - base )) bytes |"
