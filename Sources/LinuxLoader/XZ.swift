@@ -49,25 +49,27 @@ public enum XZ {
         var status = lzma_stream_decoder(&stream, 1 << 30, 0)
         guard status == LZMA_OK else { throw Failure(code: status.rawValue) }
         defer { lzma_end(&stream) }
-        let output = OutputBuffer(limit: limit, hint: sizeHint(input, limit: limit))
+        var output = GrowingOutput(limit: limit, hint: sizeHint(input, limit: limit))
         let result: Failure? = input.withUnsafeBufferPointer { bytes in
             // SAFETY: next_in points into `input`, alive for this closure; avail_in is its length.
             stream.next_in = bytes.baseAddress
             stream.avail_in = bytes.count
             while true {
-                guard let window = output.reserve() else { return Failure(code: 0, outputLimit: limit) }
-                // SAFETY: `window` is writable spare capacity of `output`, owned by it until commit.
-                stream.next_out = window.baseAddress
-                stream.avail_out = window.count
-                status = lzma_code(&stream, LZMA_FINISH)
-                output.commit(window.count - stream.avail_out)
+                let step = output.write { window in
+                    // SAFETY: next_out is the unwritten rest of `output`, valid during this call only.
+                    stream.next_out = window.baseAddress
+                    stream.avail_out = window.count
+                    status = lzma_code(&stream, LZMA_FINISH)
+                    return (window.count - stream.avail_out, (status, stream.avail_out != 0))
+                }
+                guard let (status, roomLeft) = step else { return Failure(code: 0, outputLimit: limit) }
                 if status == LZMA_STREAM_END { return nil }
                 if status != LZMA_OK { return Failure(code: status.rawValue) }
-                if stream.avail_out != 0 && stream.avail_in == 0 { return Failure(code: LZMA_BUF_ERROR.rawValue) }
+                if roomLeft && stream.avail_in == 0 { return Failure(code: LZMA_BUF_ERROR.rawValue) }
             }
         }
         if let result { throw result }
-        return output.bytes()
+        return output.finish()
     }
 
     /// The size the kernel's build appends, as a capacity hint when plausible (xz expands at most
@@ -79,41 +81,38 @@ public enum XZ {
     }
 }
 
-/// A growing output buffer a C decoder writes into: spare capacity handed out in windows, committed as
-/// it is filled, never beyond `limit`; freed when released, on every path.
-final class OutputBuffer {
-    private var storage: UnsafeMutableRawBufferPointer
+/// The output of a C decoder: an array it writes into directly, grown when full (never beyond `limit`)
+/// and cut to what was written at the end, so the decompressed kernel is never copied.
+struct GrowingOutput {
+    private var bytes: [UInt8]
     private var count = 0
     let limit: Int
 
+    /// Starts with room for `hint` bytes (the size the kernel's build appends), or 1 MiB without one.
     init(limit: Int, hint: Int) {
         self.limit = limit
-        // SAFETY: allocated here, freed in deinit (or when replaced by a larger one in reserve()).
-        storage = .allocate(byteCount: max(1, min(max(4096, hint == 0 ? 1 << 20 : hint), limit)), alignment: 16)
+        bytes = [UInt8](repeating: 0, count: max(1, min(max(4096, hint == 0 ? 1 << 20 : hint), limit)))
     }
 
-    deinit { storage.deallocate() }
-
-    /// Free space to write into (growing the buffer when full); nil when the buffer is at `limit`.
-    func reserve() -> UnsafeMutableBufferPointer<UInt8>? {
-        if count == storage.count {
-            guard storage.count < limit else { return nil }
-            let grown = UnsafeMutableRawBufferPointer.allocate(byteCount: min(storage.count * 2, limit), alignment: 16)
-            // SAFETY: both buffers are live and at least `count` bytes long; they do not overlap.
-            grown.copyMemory(from: UnsafeRawBufferPointer(rebasing: storage[0..<count]))
-            storage.deallocate()
-            storage = grown
+    /// Calls `body` with the unwritten rest of the array (grown first when full); `body` returns how
+    /// many bytes it wrote there and its own result. Nil when the array is full at `limit`.
+    mutating func write<Result>(_ body: (UnsafeMutableBufferPointer<UInt8>) -> (written: Int, result: Result)) -> Result? {
+        if count == bytes.count {
+            guard bytes.count < limit else { return nil }
+            bytes.append(contentsOf: repeatElement(0, count: min(bytes.count, limit - bytes.count)))
         }
-        // SAFETY: count..<storage.count lies in the allocation; the window is valid until the next reserve().
-        return UnsafeMutableRawBufferPointer(rebasing: storage[count...]).bindMemory(to: UInt8.self)
+        let start = count
+        let (written, result) = bytes.withUnsafeMutableBufferPointer { all in
+            // SAFETY: start..<all.count lies in the array, and the pointer is used only during `body`.
+            body(UnsafeMutableBufferPointer(rebasing: all[start...]))
+        }
+        count += written
+        return result
     }
 
-    /// Records that the decoder wrote `written` bytes into the last window.
-    func commit(_ written: Int) { count += written }
-
-    /// The bytes written, as an array.
-    func bytes() -> [UInt8] {
-        // SAFETY: 0..<count was written by the decoder.
-        [UInt8](UnsafeRawBufferPointer(rebasing: storage[0..<count]))
+    /// The bytes written.
+    consuming func finish() -> [UInt8] {
+        bytes.removeLast(bytes.count - count)
+        return bytes
     }
 }

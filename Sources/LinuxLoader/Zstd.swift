@@ -30,22 +30,24 @@ public enum Zstd {
         let declared = input.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, $0.count) }
         // ZSTD_CONTENTSIZE_UNKNOWN and _ERROR are the two largest values: no hint then.
         let hint = declared < UInt64.max - 1 && declared <= UInt64(limit) ? Int(declared) : XZ.sizeHint(input, limit: limit)
-        let output = OutputBuffer(limit: limit, hint: hint)
+        var output = GrowingOutput(limit: limit, hint: hint)
         let result: Failure? = input.withUnsafeBytes { bytes in
             // SAFETY: `source` points into `input`, alive for this closure; size is its length.
             var source = ZSTD_inBuffer(src: bytes.baseAddress, size: bytes.count, pos: 0)
             while true {
-                guard let window = output.reserve() else { return Failure(reason: "decompresses to more than \(limit) bytes") }
-                // SAFETY: `window` is writable spare capacity of `output`, owned by it until commit.
-                var destination = ZSTD_outBuffer(dst: window.baseAddress, size: window.count, pos: 0)
-                let remaining = ZSTD_decompressStream(context, &destination, &source)
-                output.commit(destination.pos)
+                let step = output.write { window in
+                    // SAFETY: `destination` is the unwritten rest of `output`, valid during this call only.
+                    var destination = ZSTD_outBuffer(dst: window.baseAddress, size: window.count, pos: 0)
+                    let remaining = ZSTD_decompressStream(context, &destination, &source)
+                    return (destination.pos, (remaining, destination.pos < destination.size))
+                }
+                guard let (remaining, roomLeft) = step else { return Failure(reason: "decompresses to more than \(limit) bytes") }
                 if ZSTD_isError(remaining) != 0 { return Failure(reason: String(cString: ZSTD_getErrorName(remaining))) }
                 if remaining == 0 { return nil }  // the frame is complete and flushed
-                if source.pos == source.size && destination.pos < destination.size { return Failure(reason: "cut off") }
+                if source.pos == source.size && roomLeft { return Failure(reason: "cut off") }
             }
         }
         if let result { throw result }
-        return output.bytes()
+        return output.finish()
     }
 }
