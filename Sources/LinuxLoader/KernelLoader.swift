@@ -193,6 +193,9 @@ public struct KernelLoader: Sendable {
             structures.insert(Placement(kind: .moduleList, range: range(layout.moduleList, PVHStartInfo.moduleEntrySize)), at: 1)
         }
         let extent = try loadSegments(of: elf, from: kernel, structures: structures, memory: memory)
+        // The note's entry must lie in what is loaded (a 32-bit physical address).
+        guard elf.segments.contains(where: { UInt64(entry) >= $0.physicalAddress && UInt64(entry) - $0.physicalAddress < UInt64($0.fileSize) })
+        else { throw .entryOutsideSegments(UInt64(entry)) }
         let placedInitrd = try placeInitrd(initrd, below: MemoryMap.fourGiB, above: extent.upperBound, avoiding: structures, memory: memory)
         try write(Array(commandLine.utf8) + [0], at: layout.commandLine, memory)
         let info = PVHStartInfo(

@@ -32,15 +32,11 @@ enum Multiboot {
     static let memoryMapEntrySize = 24
     static let loaderName = "swift-kvm LinuxLoader"
 
-    struct Header: Equatable {
+    struct Header {
         var offset: Int
         var flags: UInt32
         /// header_addr, load_addr, load_end_addr, bss_end_addr, entry_addr (flag 16).
         var addresses: (header: UInt32, load: UInt32, loadEnd: UInt32, bssEnd: UInt32, entry: UInt32)?
-
-        static func == (lhs: Header, rhs: Header) -> Bool {
-            lhs.offset == rhs.offset && lhs.flags == rhs.flags && lhs.addresses.map { [$0.0, $0.1, $0.2, $0.3, $0.4] } == rhs.addresses.map { [$0.0, $0.1, $0.2, $0.3, $0.4] }
-        }
 
         /// The first multiboot header in `head` (the image's first 8 KiB), nil if there is none; throws
         /// when it is there but wrong (checksum, requirements, truncated).

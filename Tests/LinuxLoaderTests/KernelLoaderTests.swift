@@ -231,6 +231,9 @@ func loadError(
         var high = FakeKernel.pvhELF(code32: [0xF4])
         high[88 + 3] = 0x40  // p_paddr 1 GiB + 1 MiB, in 32 MiB of RAM
         #expect(loadError(high, mebibytes: 32) == .segmentOutsideRAM(index: 0, address: 0x4010_0000, size: 0x1001))
+        var entry = FakeKernel.pvhELF(code32: [0xF4])
+        entry[0x200 + 20 + 12 + 4 + 2] = 0x20  // the PHYS32_ENTRY note's value: 0x200000, past the 1-byte segment
+        #expect(loadError(entry) == .entryOutsideSegments(0x20_0000))
         #expect(loadError(Array(FakeKernel.pvhELF(code32: [0xF4]).prefix(40))) == .truncatedHeader(format: "ELF", needed: 64, actual: 40))
         #expect(loadError(FakeKernel.pvhELF(code32: [0xF4]), commandLine: String(repeating: "b", count: 0x1_0000))
             == .commandLineTooLong(length: 0x1_0000, limit: 0xFFFF))
