@@ -54,6 +54,7 @@ let package = Package(
         .library(name: "VirtioQueue", targets: ["VirtioQueue"]),
         .library(name: "VirtioMMIO", targets: ["VirtioMMIO"]),
         .library(name: "VirtioDevices", targets: ["VirtioDevices"]),
+        .library(name: "LinuxLoader", targets: ["LinuxLoader"]),
         .executable(name: "kvm-bindgen", targets: ["kvm-bindgen"]),
     ],
     dependencies: [
@@ -109,10 +110,16 @@ let package = Package(
                 "VirtioMMIO", "VirtioQueue", "KVM", "CVirtioShims", .product(name: "SystemPackage", package: "swift-system"),
             ], path: "Sources/VirtioDevices"),
 
+        // MARK: Linux loader (bzImage, PVH vmlinux, multiboot; zero page, start_info, e820, initrd; decompressors)
+        .target(name: "LinuxLoader", dependencies: ["KVM", "CLZMA", "CZstd"], path: "Sources/LinuxLoader"),
+        // Debian's liblzma-dev and libzstd-dev (static archives too, for the fully static examples).
+        .systemLibrary(name: "CLZMA", path: "Sources/CLZMA", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+
         // MARK: Examples (executable documentation, built only on the public runtime API)
         .executableTarget(name: "hello", dependencies: ["KVM"], path: "Sources/Examples/hello", linkerSettings: smallVMM),
         .executableTarget(
-            name: "boot", dependencies: ["KVM", "X86Setup", "DeviceBus", "LegacyDevices", "ACPITables"],
+            name: "boot", dependencies: ["KVM", "X86Setup", "DeviceBus", "LegacyDevices", "ACPITables", "LinuxLoader"],
             path: "Sources/Examples/boot", linkerSettings: smallVMM),
         .executableTarget(
             name: "long-mode", dependencies: ["KVM", "X86Setup", "X86Assembler"], path: "Sources/Examples/long-mode",
@@ -184,10 +191,13 @@ let package = Package(
         .testTarget(
             name: "VirtioTests", dependencies: ["VirtioQueue", "VirtioMMIO", "VirtioDevices", "DeviceBus", "KVM", "KVMBindings"],
             path: "Tests/VirtioTests"),
+        .testTarget(name: "LinuxLoaderTests", dependencies: ["LinuxLoader", "KVM", "KernelImageFixtures"], path: "Tests/LinuxLoaderTests"),
+        // Synthetic kernel images and compressed streams, shared by the loader's unit tests and boot's tests.
+        .target(name: "KernelImageFixtures", dependencies: ["LinuxLoader"], path: "Tests/KernelImageFixtures"),
         // Runs the example executables as subprocesses (SwiftPM builds them with the tests; see
         // Tests/ExamplesTests/ExampleRunner.swift for how the tests find them). Depends on `boot` only for
-        // unit tests of its decoders (`@testable import boot`: LZ4, payload formats).
-        .testTarget(name: "ExamplesTests", dependencies: ["boot"], path: "Tests/ExamplesTests"),
+        // unit tests of its profiler (`@testable import boot`).
+        .testTarget(name: "ExamplesTests", dependencies: ["boot", "KernelImageFixtures"], path: "Tests/ExamplesTests"),
     ],
     swiftLanguageModes: [.v6]
 )
