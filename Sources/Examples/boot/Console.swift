@@ -115,7 +115,7 @@ final class Console: @unchecked Sendable {
 
 /// Reads stdin on its own thread and feeds the console until EOF.
 func startConsoleInput(_ console: Console) {
-    _ = spawn {
+    _ = try? HostThread(name: "console-in") {
         var buffer = [UInt8](repeating: 0, count: 256)
         while true {
             let count = buffer.withUnsafeMutableBytes { Glibc.read(0, $0.baseAddress, $0.count) }
