@@ -19,8 +19,8 @@ import Synchronization
 /// let count = reader.join()
 /// ```
 ///
-/// The closure is `sending`: it may capture values that are not `Sendable`, as long as nothing
-/// else uses them afterwards. ``join()`` waits for the closure and returns its result or throws
+/// The closure is `@Sendable`: it runs concurrently with the code that started it, so what it
+/// captures must be safe to share (a `Mutex`, an `Atomic`, a `Sendable` class). ``join()`` waits for the closure and returns its result or throws
 /// its error; it may be called from any thread, any number of times. A thread that is never
 /// joined is detached when its last handle goes away (it runs to its end; its result is dropped).
 public final class HostThread<Success: Sendable, Failure: Error>: Sendable {
@@ -39,7 +39,7 @@ public final class HostThread<Success: Sendable, Failure: Error>: Sendable {
     /// - Throws: ``KVMRuntimeError/invalidArgument(operation:reason:)`` for a stack size below the
     ///   minimum, ``KVMRuntimeError/system(_:)`` naming `pthread_create` (`EAGAIN` when the
     ///   process is out of threads).
-    public init(name: String? = nil, stackSize: Int? = nil, _ body: sending @escaping () throws(Failure) -> Success)
+    public init(name: String? = nil, stackSize: Int? = nil, _ body: @escaping @Sendable () throws(Failure) -> Success)
         throws(KVMRuntimeError)
     {
         let state = ThreadState(name: name, body: body)
@@ -79,13 +79,13 @@ class ThreadEntry {
 
 /// A thread's closure and its outcome, shared by the thread and its handle.
 final class ThreadState<Success: Sendable, Failure: Error>: ThreadEntry, @unchecked Sendable {
-    // @unchecked Sendable: `body` is written in init and taken once, by the thread (the closure
-    // arrived `sending`, so no other code uses what it captured); `outcome` is a Mutex.
-    private var body: (() throws(Failure) -> Success)?
+    // @unchecked Sendable: `body` (itself @Sendable) is written in init and taken once, by the
+    // thread, before which the handle never touches it; `outcome` is a Mutex.
+    private var body: (@Sendable () throws(Failure) -> Success)?
     private let name: String?
     let outcome = Mutex<Result<Success, Failure>?>(nil)
 
-    init(name: String?, body: sending @escaping () throws(Failure) -> Success) {
+    init(name: String?, body: @escaping @Sendable () throws(Failure) -> Success) {
         self.name = name
         self.body = body
     }

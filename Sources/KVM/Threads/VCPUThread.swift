@@ -62,13 +62,13 @@ extension VirtualMachine {
     ///   - id: The vCPU id.
     ///   - name: The thread's name (default `vcpu<id>`), as `top -H` and debuggers show it.
     ///   - stackSize: The thread's stack size in bytes, or nil for the system's default.
-    ///   - body: The vCPU's work, run on the new thread; it may capture non-`Sendable` values that
-    ///     nothing else uses afterwards.
+    ///   - body: The vCPU's work, run on the new thread (so `@Sendable`: it runs concurrently with
+    ///     the caller).
     /// - Returns: A handle with the vCPU's stopper and the closure's result.
     /// - Throws: What ``createVCPU(id:)`` throws (on the new thread, passed back), or what
     ///   ``HostThread/init(name:stackSize:_:)`` throws.
     public func spawnVCPU<Success: Sendable, Failure: Error>(
-        id: UInt, name: String? = nil, stackSize: Int? = nil, _ body: sending @escaping (VCPU) throws(Failure) -> Success
+        id: UInt, name: String? = nil, stackSize: Int? = nil, _ body: @escaping @Sendable (VCPU) throws(Failure) -> Success
     ) throws(KVMRuntimeError) -> VCPUThread<Success, Failure> {
         let created = Handoff<Result<VCPUStopper, KVMRuntimeError>>()
         let thread = try HostThread(name: name ?? "vcpu\(id)", stackSize: stackSize) { () throws(Failure) -> Success? in
