@@ -281,7 +281,8 @@ public final class VirtualMachine: Sendable {
 
     // MARK: vCPUs and devices
 
-    /// `KVM_CREATE_VCPU` and the mapping of its `kvm_run`. Call it on the thread that will run the vCPU.
+    /// `KVM_CREATE_VCPU` and the mapping of its `kvm_run`. Call it on the thread that will run the vCPU,
+    /// or let ``spawnVCPU(id:name:stackSize:_:)`` start that thread and create it there.
     public func createVCPU(id: UInt) throws(KVMRuntimeError) -> VCPU {
         let fd = try ioctlCall { () throws(KVMIoctlError) in try fileDescriptor.createVCPU(id) }
         return try VCPU(vm: self, id: id, fileDescriptor: fd)

@@ -93,13 +93,28 @@ struct BuildProducts {
                 "-Xcc", "-I", "-Xcc", system.path]
     }
 
-    /// The object files the build compiled for `targets`.
+    /// The object files the build compiled for the current sources of `targets` (not every `.o` in
+    /// the folder: files of deleted sources stay there until a clean build).
     func objects(of targets: [String]) throws -> [String] {
-        try targets.flatMap { target in
+        let checkouts = products.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("checkouts")
+        let cSources = [
+            "CKVMShims": URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Sources/CKVMShims"),
+            "CSystem": checkouts.appendingPathComponent("swift-system/Sources/CSystem"),
+        ]
+        return try targets.flatMap { target -> [String] in
             let folder = products.appendingPathComponent("\(target).build")
-            let objects = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".o") }.sorted()
-            guard !objects.isEmpty else { throw GuestFailure("no object files in \(folder.path)") }
-            return objects.map { folder.appendingPathComponent($0).path }
+            if let sources = cSources[target] {
+                // A C target: one `<file>.c.o` per `.c` file of its sources.
+                let files = try FileManager.default.contentsOfDirectory(atPath: sources.path).filter { $0.hasSuffix(".c") }.sorted()
+                return files.map { folder.appendingPathComponent("\($0).o").path }
+            }
+            // A Swift target: the objects its output file map names.
+            let map = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("output-file-map.json")))
+            guard let entries = map as? [String: [String: String]] else { throw GuestFailure("unreadable output file map of \(target)") }
+            let objects = entries.values.compactMap { $0["object"] }.sorted()
+            guard !objects.isEmpty else { throw GuestFailure("no object files for \(target) in \(folder.path)") }
+            return objects
         }
     }
 }
