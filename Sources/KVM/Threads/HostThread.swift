@@ -59,6 +59,7 @@ public final class HostThread<Success: Sendable, Failure: Error>: Sendable {
     public func join() throws(Failure) -> Success {
         handle.withLock { thread in
             guard let joined = thread else { return }
+            precondition(pthread_equal(joined, pthread_self()) == 0, "HostThread.join() called on its own thread: it would wait forever")
             // Joins the thread this object created, exactly once (the handle is cleared under the lock).
             _ = pthread_join(joined, nil)
             thread = nil
