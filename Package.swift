@@ -30,6 +30,7 @@ let package = Package(
     products: [
         .library(name: "KVMBindings", targets: ["KVMBindings"]),
         .library(name: "KVM", targets: ["KVM"]),
+        .library(name: "EmulatedCPL0Fallbacks", targets: ["EmulatedCPL0Fallbacks"]),
         .executable(name: "kvm-bindgen", targets: ["kvm-bindgen"]),
     ],
     dependencies: [
@@ -53,10 +54,13 @@ let package = Package(
         ),
         // What the runtime's hot path needs from C: a direct `ioctl` call and a thread-local token.
         .target(name: "CKVMShims", path: "Sources/CKVMShims"),
+        // Opt-in fallbacks for hosts without hardware virtualization, whose KVM emulates guest kernel
+        // code (PVM): emulator probe, kernel int3/fwait/ldmxcsr/stmxcsr, the user-mode syscall fix-up.
+        .target(name: "EmulatedCPL0Fallbacks", dependencies: ["KVM", "KVMBindings"], path: "Sources/EmulatedCPL0Fallbacks"),
 
         // MARK: Examples (executable documentation, built only on the public runtime API)
         .executableTarget(name: "hello", dependencies: ["KVM"], path: "Sources/Examples/hello", linkerSettings: smallVMM),
-        .executableTarget(name: "boot", dependencies: ["KVM"], path: "Sources/Examples/boot", linkerSettings: smallVMM),
+        .executableTarget(name: "boot", dependencies: ["KVM", "EmulatedCPL0Fallbacks"], path: "Sources/Examples/boot", linkerSettings: smallVMM),
         .executableTarget(
             name: "long-mode", dependencies: ["KVM", "ExampleSupport"], path: "Sources/Examples/long-mode",
             linkerSettings: smallVMM),

@@ -4,6 +4,7 @@
 // every `--cpuid-clear leaf[.subleaf].reg.bit` and every default the host needs (e.g. XSAVE hidden
 // where KVM's emulator cannot run xrstor).
 
+import EmulatedCPL0Fallbacks
 import KVM
 import KVMBindings
 
@@ -38,32 +39,17 @@ struct CPUIDPolicy {
             self.bit = bit
         }
 
+        /// The bit the emulator probe names.
+        init(_ bit: CPUIDBit) {
+            self.init(leaf: bit.leaf, subleaf: bit.subleaf, register: Register(rawValue: bit.register.rawValue)!, bit: bit.bit)
+        }
+
         static func number(_ text: String) -> UInt32? {
             text.hasPrefix("0x") ? UInt32(text.dropFirst(2), radix: 16) : UInt32(text)
         }
 
         var description: String { "\(hex(leaf))\(subleaf.map { ".\($0)" } ?? "").\(register.rawValue).\(bit)" }
     }
-
-    static let xsave = Clear(leaf: 1, register: .ecx, bit: 26)
-    static let osxsave = Clear(leaf: 1, register: .ecx, bit: 27)
-    static let cx16 = Clear(leaf: 1, register: .ecx, bit: 13)
-    static let popcnt = Clear(leaf: 1, register: .ecx, bit: 23)
-    static let rdrand = Clear(leaf: 1, register: .ecx, bit: 30)
-    static let fsgsbase = Clear(leaf: 7, subleaf: 0, register: .ebx, bit: 0)
-    static let invpcid = Clear(leaf: 7, subleaf: 0, register: .ebx, bit: 10)
-    static let smap = Clear(leaf: 7, subleaf: 0, register: .ebx, bit: 20)
-    static let rdpid = Clear(leaf: 7, subleaf: 0, register: .ecx, bit: 22)
-    static let rdtscp = Clear(leaf: 0x8000_0001, register: .edx, bit: 27)
-    static let pclmulqdq = Clear(leaf: 1, register: .ecx, bit: 1)
-    static let ssse3 = Clear(leaf: 1, register: .ecx, bit: 9)
-    static let sse42 = Clear(leaf: 1, register: .ecx, bit: 20)
-    static let movbe = Clear(leaf: 1, register: .ecx, bit: 22)
-    static let aes = Clear(leaf: 1, register: .ecx, bit: 25)
-    static let bmi1 = Clear(leaf: 7, subleaf: 0, register: .ebx, bit: 3)
-    static let bmi2 = Clear(leaf: 7, subleaf: 0, register: .ebx, bit: 8)
-    static let adx = Clear(leaf: 7, subleaf: 0, register: .ebx, bit: 19)
-    static let shaNI = Clear(leaf: 7, subleaf: 0, register: .ebx, bit: 29)
 
     var clears: [Clear] = []
 

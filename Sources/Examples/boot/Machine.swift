@@ -25,6 +25,8 @@ final class Machine: @unchecked Sendable {
     let supportedMSRs: Set<UInt32>
     /// `--profile-guest`: samples RIPs while the machine runs.
     let profiler: GuestProfiler?
+    /// The emulator probe found that user-mode `syscall` arrives at CPL3: every vCPU runs a UserModeFixup.
+    let userModeFixup: Bool
 
     private let lock = Lock()
     private(set) var outcome: Outcome?
@@ -37,9 +39,10 @@ final class Machine: @unchecked Sendable {
 
     init(
         vm: VirtualMachine, console: Console, options: Options, plan: BootPlan, cpuid: CPUIDPolicy,
-        supportedCPUID: CPUIDEntries, supportedMSRs: Set<UInt32>, profiler: GuestProfiler? = nil
+        supportedCPUID: CPUIDEntries, supportedMSRs: Set<UInt32>, profiler: GuestProfiler? = nil, userModeFixup: Bool = false
     ) {
         self.profiler = profiler
+        self.userModeFixup = userModeFixup
         self.vm = vm
         self.console = console
         self.options = options
@@ -125,6 +128,9 @@ struct ExitStatistics {
     var int3Delivered = 0
     var completedByVMM = 0
     var other = 0
+    /// UserModeFixup: syscalls completed, genuine page faults passed on.
+    var syscallsCompleted = 0
+    var pageFaultsPassedOn = 0
 
     mutating func add(_ other: ExitStatistics) {
         portIO += other.portIO
@@ -132,10 +138,14 @@ struct ExitStatistics {
         int3Delivered += other.int3Delivered
         completedByVMM += other.completedByVMM
         self.other += other.other
+        syscallsCompleted += other.syscallsCompleted
+        pageFaultsPassedOn += other.pageFaultsPassedOn
     }
 
     var summary: String {
         "exits: \(portIO) port I/O, \(mmio) MMIO, \(other) other; \(int3Delivered) kernel int3 delivered and "
             + "\(completedByVMM) fwait/ldmxcsr/stmxcsr completed by the VMM"
+            + (syscallsCompleted + pageFaultsPassedOn > 0
+                ? "; \(syscallsCompleted) user syscalls completed and \(pageFaultsPassedOn) page faults passed on by the user-mode fix-up" : "")
     }
 }

@@ -23,8 +23,10 @@
 //    where KVM emulates kernel code. A line on stderr says which path was taken. Files are read by
 //    ImageSource.swift straight into guest memory.
 // 5. CPUID.swift gives each vCPU the host's supported CPUID with its own APIC id and topology, minus
-//    the bits `--cpuid-clear` names and those EmulatorProbe.swift finds this host's KVM cannot run at
-//    CPL0 (on hosts where KVM emulates kernel code; hardware virtualization passes every probe).
+//    the bits `--cpuid-clear` names and those the EmulatedCPL0Fallbacks product's EmulatorProbe finds
+//    this host's KVM cannot run at CPL0 (on hosts where KVM emulates kernel code; hardware
+//    virtualization passes every probe). The same probe says whether a user-mode `syscall` arrives in
+//    kernel mode; where it does not, every vCPU runs that product's UserModeFixup.
 // 6. Machine.swift starts one thread per vCPU (RunLoop.swift); CPUSetup.swift sets GDT, page tables,
 //    control registers, MSRs, FPU and the LAPIC's LINT pins. vCPU 0 starts at the kernel's entry; the
 //    others wait in KVM for the INIT/SIPI Linux sends through the in-kernel LAPIC.
@@ -32,7 +34,7 @@
 //    to stdout; the i8042 reset command, the ACPI S5 write, a triple fault after "reboot: Restarting
 //    system" and KVM's system events end the run cleanly (I8042.swift). Where KVM's emulator cannot
 //    run a kernel int3, the #BP is delivered through the guest's IDT, and an fwait is stepped over
-//    (EmulationFallback.swift). Any other failure prints the registers and the instruction bytes at
+//    (KernelInstructionFallback, in EmulatedCPL0Fallbacks). Any other failure prints the registers and the instruction bytes at
 //    RIP (FailureReport.swift, translated by GuestPageWalk.swift) and ends the run with status 1.
 // 8. `--timeout` stops every vCPU and reports where each one was; `--report-memory` prints the VMM's
 //    resident memory minus the guest's (MemoryReport.swift); `--profile-guest MS [--symbols System.map]`
@@ -42,6 +44,7 @@
 // Exit status: 0 the guest powered off or reset, 1 guest failure or kernel panic, 2 usage error,
 // 3 host or load error, 124 timeout.
 
+import EmulatedCPL0Fallbacks
 import Glibc
 import KVM
 import KVMBindings
@@ -69,6 +72,7 @@ if options.probeOnly {
         let system = try KVMSystem()
         let probe = EmulatorProbe.run(system: system, supported: try system.supportedCPUID())
         print((probe?.kernelParameters ?? []).joined(separator: " "))
+        if let probe { FailureReport.printError("boot: \(probe.userSyscall)") }
         exit(0)
     } catch {
         fatal("\(error)", status: 3)
@@ -100,15 +104,17 @@ do {
     // CPUID policy: the user's clears, plus what this host's KVM cannot emulate at CPL0.
     var cpuid = CPUIDPolicy(clears: options.cpuidClears)
     var commandLine = options.commandLine
+    var userModeFixup = false
     if options.probeEmulator {
         let started = monotonicNow()
         if let probe = EmulatorProbe.run(system: system, supported: supportedCPUID) {
-            cpuid.clears = probe.defaultClears + cpuid.clears
+            cpuid.clears = probe.defaultClears.map(CPUIDPolicy.Clear.init) + cpuid.clears
+            userModeFixup = probe.needsUserModeFixup && options.emulationFallback
             for parameter in probe.kernelParameters where !commandLine.split(separator: " ").contains(Substring(parameter)) {
                 commandLine += " " + parameter
             }
             let failed = probe.failed.isEmpty ? "none" : probe.failed.joined(separator: ", ")
-            verbose("emulator probe (\(Int((monotonicNow() - started) * 1e3)) ms): KVM cannot run at CPL0: \(failed)")
+            verbose("emulator probe (\(Int((monotonicNow() - started) * 1e3)) ms): KVM cannot run at CPL0: \(failed); \(probe.userSyscall)")
         }
     }
     if !cpuid.clears.isEmpty { verbose("CPUID bits cleared: " + cpuid.clears.map(\.description).joined(separator: " ")) }
@@ -146,7 +152,7 @@ do {
     }
     machine = Machine(
         vm: vm, console: console, options: options, plan: plan, cpuid: cpuid, supportedCPUID: supportedCPUID,
-        supportedMSRs: Set(try system.msrIndexList()), profiler: profiler)
+        supportedMSRs: Set(try system.msrIndexList()), profiler: profiler, userModeFixup: userModeFixup)
     startConsoleInput(console)
 } catch {
     fatal("\(error)", status: 3)
