@@ -116,7 +116,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KVMTests",
-            dependencies: ["KVM"],
+            dependencies: ["KVM", "EmulatedCPL0Fallbacks"],
             path: "Tests/KVMTests"
         ),
         // Runs the example executables as subprocesses (SwiftPM builds them with the tests; see

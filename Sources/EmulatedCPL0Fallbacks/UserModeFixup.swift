@@ -206,7 +206,7 @@ public final class UserModeFixup {
     /// Whether a CPL3 #PF frame at LSTAR is the work of `syscall` and not of a user jump to LSTAR:
     /// `syscall` clears the SFMASK bits (Linux masks IF, which user code cannot clear at IOPL 0) and
     /// keeps the others as saved in R11.
-    static func isSyscallEntry(flags: UInt64, r11: UInt64, mask: UInt64) -> Bool {
+    public static func isSyscallEntry(flags: UInt64, r11: UInt64, mask: UInt64) -> Bool {
         let ignored = X86Constants.rflagsRF | X86Constants.rflagsVM
         return flags & mask & ~ignored == 0 && flags & ~(mask | ignored) == r11 & ~(mask | ignored)
     }
