@@ -84,6 +84,8 @@ public final class UserModeFixup {
     /// The #PF and #UD handler entries the breakpoints are on (nil: none).
     public private(set) var pageFaultHandler: UInt64?
     public private(set) var invalidOpcodeHandler: UInt64?
+    /// LSTAR, STAR and SFMASK as last read (at each handler check, and whenever a frame's RIP differs).
+    private var syscallMSRs: (lstar: UInt64, star: UInt64, mask: UInt64)?
     private var armed = false
     private var stepping = false
     private var lastCheck = -Double.infinity
@@ -124,6 +126,7 @@ public final class UserModeFixup {
     private func refresh(special: KVMSRegs) throws(KVMRuntimeError) -> Bool {
         lastCheck = Self.now()
         statistics.handlerChecks += 1
+        if special.efer & X86Constants.eferSCE != 0 { try readSyscallMSRs() }
         var pageFault: UInt64?
         var invalidOpcode: UInt64?
         if special.efer & X86Constants.eferLMA != 0 {
@@ -137,6 +140,11 @@ public final class UserModeFixup {
         guard !stepping else { return false }
         try arm()
         return true
+    }
+
+    private func readSyscallMSRs() throws(KVMRuntimeError) {
+        let msrs = try vcpu.msrs([X86Constants.msrLSTAR, X86Constants.msrSTAR, X86Constants.msrSFMASK])
+        syscallMSRs = msrs.count == 3 ? (msrs[0].data, msrs[1].data, msrs[2].data) : nil
     }
 
     private func arm() throws(KVMRuntimeError) {
@@ -173,11 +181,11 @@ public final class UserModeFixup {
             let (errorCode, rip, cs, flags, rsp) = (frame[0], frame[1], frame[2], frame[3], frame[4])
             // A user-mode instruction fetch (0x14/0x15 with EFER.NXE, 0x04/0x05 without): U set, W and RSVD clear.
             guard cs & 3 == 3, errorCode & ~0x11 == 0x4 else { return try passOn(pageFault: true) }
-            let msrs = try vcpu.msrs([X86Constants.msrLSTAR, X86Constants.msrSTAR, X86Constants.msrSFMASK])
-            guard msrs.count == 3, rip == msrs[0].data, Self.isSyscallEntry(flags: flags, r11: registers.r11, mask: msrs[2].data) else {
+            if syscallMSRs?.lstar != rip { try readSyscallMSRs() }
+            guard let msrs = syscallMSRs, rip == msrs.lstar, Self.isSyscallEntry(flags: flags, r11: registers.r11, mask: msrs.mask) else {
                 return try passOn(pageFault: true)
             }
-            let kernelCode = UInt16(truncatingIfNeeded: msrs[1].data >> 32) & ~3
+            let kernelCode = UInt16(truncatingIfNeeded: msrs.star >> 32) & ~3
             registers.rip = rip
             registers.rsp = rsp
             registers.rflags = flags & ~X86Constants.rflagsRF
