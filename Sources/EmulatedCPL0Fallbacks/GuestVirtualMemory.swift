@@ -105,6 +105,7 @@ enum X86Constants {
     static let eferNXE: UInt64 = 1 << 11
     static let msrSTAR: UInt32 = 0xC000_0081
     static let msrLSTAR: UInt32 = 0xC000_0082
+    static let msrCSTAR: UInt32 = 0xC000_0083
     static let msrSFMASK: UInt32 = 0xC000_0084
     static let rflagsTF: UInt64 = 1 << 8
     static let rflagsIF: UInt64 = 1 << 9

@@ -4,7 +4,7 @@
 // through the guest's IDT. A hardware breakpoint on LSTAR never fires (the fetch fault wins), so the
 // breakpoint goes on the guest's #PF handler instead, where the CPU has just pushed the fault's frame:
 //
-// - frame RIP == LSTAR, frame CS RPL 3, error code 0x14/0x15 and RFLAGS masked as SFMASK says: it was a
+// - frame RIP == LSTAR (or CSTAR, for 32-bit code), frame CS RPL 3, error code 0x14/0x15 and RFLAGS masked as SFMASK says: it was a
 //   `syscall`. Finish it as the CPU should have: RIP = LSTAR, RSP and RFLAGS from the frame (RF clear),
 //   CS = STAR[47:32] (flat 64-bit code, DPL 0), SS = CS + 8 (flat data, DPL 0). RCX and R11 are already
 //   right. The pushed frame is abandoned (syscall leaves no frame).
@@ -84,8 +84,8 @@ public final class UserModeFixup {
     /// The #PF and #UD handler entries the breakpoints are on (nil: none).
     public private(set) var pageFaultHandler: UInt64?
     public private(set) var invalidOpcodeHandler: UInt64?
-    /// LSTAR, STAR and SFMASK as last read (at each handler check, and whenever a frame's RIP differs).
-    private var syscallMSRs: (lstar: UInt64, star: UInt64, mask: UInt64)?
+    /// LSTAR, CSTAR, STAR and SFMASK as last read (at each handler check, and whenever a frame's RIP differs).
+    private var syscallMSRs: (lstar: UInt64, cstar: UInt64, star: UInt64, mask: UInt64)?
     private var armed = false
     private var stepping = false
     private var lastCheck = -Double.infinity
@@ -143,8 +143,8 @@ public final class UserModeFixup {
     }
 
     private func readSyscallMSRs() throws(KVMRuntimeError) {
-        let msrs = try vcpu.msrs([X86Constants.msrLSTAR, X86Constants.msrSTAR, X86Constants.msrSFMASK])
-        syscallMSRs = msrs.count == 3 ? (msrs[0].data, msrs[1].data, msrs[2].data) : nil
+        let msrs = try vcpu.msrs([X86Constants.msrLSTAR, X86Constants.msrCSTAR, X86Constants.msrSTAR, X86Constants.msrSFMASK])
+        syscallMSRs = msrs.count == 4 ? (msrs[0].data, msrs[1].data, msrs[2].data, msrs[3].data) : nil
     }
 
     private func arm() throws(KVMRuntimeError) {
@@ -181,8 +181,11 @@ public final class UserModeFixup {
             let (errorCode, rip, cs, flags, rsp) = (frame[0], frame[1], frame[2], frame[3], frame[4])
             // A user-mode instruction fetch (0x14/0x15 with EFER.NXE, 0x04/0x05 without): U set, W and RSVD clear.
             guard cs & 3 == 3, errorCode & ~0x11 == 0x4 else { return try passOn(pageFault: true) }
-            if syscallMSRs?.lstar != rip { try readSyscallMSRs() }
-            guard let msrs = syscallMSRs, rip == msrs.lstar, Self.isSyscallEntry(flags: flags, r11: registers.r11, mask: msrs.mask) else {
+            // LSTAR: `syscall` from 64-bit code; CSTAR: from compatibility-mode (32-bit) code.
+            if syscallMSRs?.lstar != rip && syscallMSRs?.cstar != rip { try readSyscallMSRs() }
+            guard let msrs = syscallMSRs, rip == msrs.lstar || rip == msrs.cstar,
+                Self.isSyscallEntry(flags: flags, r11: registers.r11, mask: msrs.mask)
+            else {
                 return try passOn(pageFault: true)
             }
             let kernelCode = UInt16(truncatingIfNeeded: msrs.star >> 32) & ~3
