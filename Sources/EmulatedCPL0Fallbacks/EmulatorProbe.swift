@@ -120,6 +120,25 @@ public enum EmulatorProbe {
         /// The CPUID bits to clear, so that the guest does not use what the host cannot run.
         public var defaultClears: [CPUIDBit] { failedProbes.flatMap(\.clears) }
 
+        /// `commandLine` with ``kernelParameters`` added: parameters it already has are not repeated, and the
+        /// probe's `clearcpuid=` flags join the command line's own `clearcpuid=` (Linux honours only the
+        /// last one, so a second one would undo the first).
+        public func commandLine(adding commandLine: String) -> String {
+            var words = commandLine.split(separator: " ").map(String.init)
+            for parameter in kernelParameters where !words.contains(parameter) {
+                guard parameter.hasPrefix("clearcpuid="), let index = words.lastIndex(where: { $0.hasPrefix("clearcpuid=") }) else {
+                    words.append(parameter)
+                    continue
+                }
+                var flags = words[index].dropFirst("clearcpuid=".count).split(separator: ",").map(String.init)
+                for flag in parameter.dropFirst("clearcpuid=".count).split(separator: ",").map(String.init) where !flags.contains(flag) {
+                    flags.append(flag)
+                }
+                words[index] = "clearcpuid=" + flags.joined(separator: ",")
+            }
+            return words.joined(separator: " ")
+        }
+
         /// Kernel parameters to add, `clearcpuid=` ones merged into one.
         public var kernelParameters: [String] {
             let parameters = failedProbes.map(\.kernelParameter)

@@ -80,6 +80,9 @@ public final class UserModeFixup {
     /// translations.
     public var checkInterval: Double = 0.001
     public private(set) var statistics = Statistics()
+    /// Called with the registers at each completed `syscall` (RAX: its number; RDI, RSI, RDX, R10, R8,
+    /// R9: its arguments), e.g. to trace a guest's system calls.
+    public var onSyscall: ((KVMRegs) -> Void)?
 
     /// The #PF and #UD handler entries the breakpoints are on (nil: none).
     public private(set) var pageFaultHandler: UInt64?
@@ -197,6 +200,7 @@ public final class UserModeFixup {
             try vcpu.setSpecialRegisters(special)
             try vcpu.setRegisters(registers)
             statistics.syscallsCompleted += 1
+            onSyscall?(registers)
             return .resumed
         }
         // #UD: RIP, CS, RFLAGS, RSP, SS (no error code).

@@ -110,9 +110,7 @@ do {
         if let probe = EmulatorProbe.run(system: system, supported: supportedCPUID) {
             cpuid.clears = probe.defaultClears.map(CPUIDPolicy.Clear.init) + cpuid.clears
             userModeFixup = probe.needsUserModeFixup && options.emulationFallback
-            for parameter in probe.kernelParameters where !commandLine.split(separator: " ").contains(Substring(parameter)) {
-                commandLine += " " + parameter
-            }
+            commandLine = probe.commandLine(adding: commandLine)
             let failed = probe.failed.isEmpty ? "none" : probe.failed.joined(separator: ", ")
             verbose("emulator probe (\(Int((monotonicNow() - started) * 1e3)) ms): KVM cannot run at CPL0: \(failed); \(probe.userSyscall)")
         }
