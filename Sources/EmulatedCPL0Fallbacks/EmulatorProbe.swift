@@ -102,11 +102,24 @@ public enum EmulatorProbe {
         public var failed: [String]
         /// Where a user-mode `syscall` arrives.
         public var userSyscall: UserSyscall
+        /// Whether user-mode `cpuid` bypasses the vCPU's CPUID (`KVM_SET_CPUID2`) and reports the host's
+        /// features: there user programs see AVX, AVX2, AVX-512 and OSXSAVE (and `xgetbv` the host's
+        /// XCR0) even where the guest kernel, without XSAVE, does not save that state across context
+        /// switches.
+        public var userCPUIDIsNative: Bool
 
-        public init(failed: [String], userSyscall: UserSyscall) {
+        public init(failed: [String], userSyscall: UserSyscall, userCPUIDIsNative: Bool = false) {
             self.failed = failed
             self.userSyscall = userSyscall
+            self.userCPUIDIsNative = userCPUIDIsNative
         }
+
+        /// Where user programs see vector-register features whose state the guest kernel cannot save
+        /// (native user `cpuid`, and `xrstor` failing so the kernel runs without XSAVE), glibc is told
+        /// not to use them: `GLIBC_TUNABLES` on the kernel command line reaches init's environment and
+        /// so every process that inherits it. Programs that do not use glibc's dispatch are not covered.
+        public static let glibcVectorTunables =
+            "GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX,-AVX2,-AVX512F,-AVX512VL,-AVX512BW,-AVX512DQ,-AVX512CD,-FMA,-F16C,-XSAVE,-XSAVEC,-OSXSAVE"
 
         private var failedProbes: [Probe] { EmulatorProbe.probes.filter { failed.contains($0.name) } }
 
@@ -141,7 +154,8 @@ public enum EmulatorProbe {
 
         /// Kernel parameters to add, `clearcpuid=` ones merged into one.
         public var kernelParameters: [String] {
-            let parameters = failedProbes.map(\.kernelParameter)
+            var parameters = failedProbes.map(\.kernelParameter)
+            if userCPUIDIsNative && failed.contains("xrstor") { parameters.append(Self.glibcVectorTunables) }
             let clearcpuid = parameters.filter { $0.hasPrefix("clearcpuid=") }.map { String($0.dropFirst("clearcpuid=".count)) }
             return parameters.filter { !$0.hasPrefix("clearcpuid=") } + (clearcpuid.isEmpty ? [] : ["clearcpuid=" + clearcpuid.joined(separator: ",")])
         }
@@ -176,7 +190,8 @@ public enum EmulatorProbe {
             let vcpu = try? vm.createVCPU(id: 0), (try? vcpu.setCPUID(entries)) != nil
         else { return nil }
         let failed = probes.filter { fails($0, on: vcpu, vm: vm) }.map(\.name)
-        return Result(failed: failed, userSyscall: probeUserSyscall(system: system, supported: supported))
+        let (userSyscall, userCPUIDIsNative) = probeUserSyscall(system: system, supported: supported)
+        return Result(failed: failed, userSyscall: userSyscall, userCPUIDIsNative: userCPUIDIsNative)
     }
 
     /// Whether the probe's instruction at CPL0 fails: only the marker exit counts as success. KVM's
@@ -222,9 +237,16 @@ public enum EmulatorProbe {
     /// Linux's SYSCALL_MASK: TF, DF, IF, IOPL, AC, NT (and more); enough here that IF and TF are masked.
     static let syscallMask: UInt64 = 0x47700
 
-    /// Runs `syscall` at CPL3 (kernel entry on a supervisor page in the upper half, the entry does
-    /// `out 0x80, al`; the #PF handler does `out 0x81, al`) and reports where it arrived.
-    static func probeUserSyscall(system: KVMSystem, supported: CPUIDEntries) -> UserSyscall {
+    /// Runs `cpuid` (leaf 1) and `syscall` at CPL3 (kernel entry on a supervisor page in the upper half,
+    /// the entry does `out 0x80, al`; the #PF handler does `out 0x81, al`) and reports where the syscall
+    /// arrived, and whether `cpuid` reported OSXSAVE or AVX although the vCPU's CPUID hides them.
+    static func probeUserSyscall(system: KVMSystem, supported: CPUIDEntries) -> (UserSyscall, Bool) {
+        var userCPUIDIsNative = false
+        let result = probeUserSyscall(system: system, supported: supported, userCPUIDIsNative: &userCPUIDIsNative)
+        return (result, userCPUIDIsNative)
+    }
+
+    private static func probeUserSyscall(system: KVMSystem, supported: CPUIDEntries, userCPUIDIsNative: inout Bool) -> UserSyscall {
         do {
             let vm = try system.createVM()
             try vm.mapMemory(slot: 0, at: 0, size: ProbeGuest.memorySize)
@@ -233,11 +255,16 @@ public enum EmulatorProbe {
             let lstar = ProbeGuest.kernelBase + kernelEntryAddress
             let handler = ProbeGuest.kernelBase + pageFaultHandlerAddress
             try ProbeGuest.setGate(14, handler: handler, in: vm.memory)
-            try vm.memory.write(bytes: [0x0F, 0x05, 0xE6, 0x82, 0xF4], at: GuestAddress(userCodeAddress))  // syscall; out 0x82
+            // mov eax, 1; xor ecx, ecx; cpuid; mov r8, rcx; syscall; out 0x82, al; hlt
+            let user: [UInt8] = [0xB8, 1, 0, 0, 0, 0x31, 0xC9, 0x0F, 0xA2, 0x49, 0x89, 0xC8, 0x0F, 0x05, 0xE6, 0x82, 0xF4]
+            try vm.memory.write(bytes: user, at: GuestAddress(userCodeAddress))
             try vm.memory.write(bytes: marker, at: GuestAddress(kernelEntryAddress))  // out 0x80, al; hlt
             try vm.memory.write(bytes: [0xE6, 0x81, 0xF4], at: GuestAddress(pageFaultHandlerAddress))  // out 0x81, al; hlt
             let vcpu = try vm.createVCPU(id: 0)
-            try vcpu.setCPUID(supported)
+            var entries = supported  // OSXSAVE and AVX hidden: does user-mode cpuid see them anyway?
+            let hidden: UInt32 = 1 << 27 | 1 << 28
+            for index in entries.indices where entries[index].function == 1 { entries[index].ecx &= ~hidden }
+            try vcpu.setCPUID(entries)
             try vcpu.setSpecialRegisters(ProbeGuest.specialRegisters(try vcpu.specialRegisters(), user: true))
             let star = UInt64((ProbeGuest.userData & ~3) - 8) << 48 | UInt64(ProbeGuest.kernelCode) << 32
             try vcpu.setMSRs([msr(X86Constants.msrSTAR, star), msr(X86Constants.msrLSTAR, lstar), msr(X86Constants.msrSFMASK, syscallMask)])
@@ -249,6 +276,7 @@ public enum EmulatorProbe {
             for _ in 0..<4 {
                 let exit = try vcpu.run()
                 if debug { printError("probe user syscall: \(exit)") }
+                if case .io = exit { userCPUIDIsNative = try vcpu.registers().r8 & UInt64(hidden) != 0 }
                 switch exit {
                 case .interrupted: continue
                 case .io(let io) where io.port == 0x80:

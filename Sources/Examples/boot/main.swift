@@ -112,7 +112,8 @@ do {
             userModeFixup = probe.needsUserModeFixup && options.emulationFallback
             commandLine = probe.commandLine(adding: commandLine)
             let failed = probe.failed.isEmpty ? "none" : probe.failed.joined(separator: ", ")
-            verbose("emulator probe (\(Int((monotonicNow() - started) * 1e3)) ms): KVM cannot run at CPL0: \(failed); \(probe.userSyscall)")
+            verbose("emulator probe (\(Int((monotonicNow() - started) * 1e3)) ms): KVM cannot run at CPL0: \(failed); \(probe.userSyscall)"
+                + (probe.userCPUIDIsNative ? "; user-mode cpuid reports the host's features" : ""))
         }
     }
     if !cpuid.clears.isEmpty { verbose("CPUID bits cleared: " + cpuid.clears.map(\.description).joined(separator: " ")) }

@@ -19,6 +19,15 @@ import Testing
         #expect(Self.result.commandLine(adding: "noxsave clearcpuid=popcnt") == "noxsave clearcpuid=popcnt,cx16")
     }
 
+    /// Native user cpuid with no XSAVE in the guest kernel: glibc is told not to use the vector state.
+    @Test func glibcTunablesWhereUserCPUIDIsNative() {
+        var result = Self.result
+        result.userCPUIDIsNative = true
+        #expect(result.kernelParameters == ["noxsave", EmulatorProbe.Result.glibcVectorTunables, "clearcpuid=cx16,popcnt"])
+        result.failed = ["popcnt"]  // the kernel can use XSAVE: nothing to tell glibc
+        #expect(result.kernelParameters == ["clearcpuid=popcnt"])
+    }
+
     @Test func nothingOnHardwareVirtualization() {
         let result = EmulatorProbe.Result(failed: [], userSyscall: .arrivesInKernelMode)
         #expect(!result.needsUserModeFixup)

@@ -23,9 +23,11 @@ extension IntegrationTests {
             if IntegrationHost.isPVM {
                 #expect(result.userSyscall == .arrivesAtCPL3(errorCode: 0x15), "this host's defect: #PF, user fetch of a present supervisor page")
                 #expect(result.needsUserModeFixup)
+                #expect(result.userCPUIDIsNative, "measured 2026-12-02: user cpuid shows OSXSAVE/AVX the vCPU hides")
             } else {
                 #expect(result.userSyscall == .arrivesInKernelMode)
                 #expect(!result.needsUserModeFixup)
+                #expect(!result.userCPUIDIsNative, "cpuid exits to KVM and reports the vCPU's CPUID")
             }
         }
 
