@@ -2,7 +2,8 @@
 # Installs what building and testing swift-kvm needs on Debian 12 beyond Swift itself:
 # libclang-dev (the generator), gcc and binutils (the layout oracle's C probe, test-guest encodings),
 # clang (compile-only probes), bindgen (the generator benchmark's peer), and the static libc and
-# libstdc++ the fully static example VMMs link (Package.swift's `smallVMM`). Idempotent.
+# libstdc++ the fully static example VMMs link (Package.swift's `smallVMM`), and Debian's linux-source-6.1,
+# its build dependencies and busybox-static for the minimal test kernel (Scripts/test-kernel.sh). Idempotent.
 set -euo pipefail
 needed=()
 [ -f /usr/lib/llvm-14/include/clang-c/Index.h ] || needed+=(libclang-dev)
@@ -12,6 +13,10 @@ command -v readelf >/dev/null || needed+=(binutils)
 command -v python3 >/dev/null || needed+=(python3)
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || needed+=(libc6-dev)
 ls /usr/lib/gcc/x86_64-linux-gnu/*/libstdc++.a >/dev/null 2>&1 || needed+=(libstdc++-12-dev)
+# The minimal test kernel and its initramfs (Scripts/test-kernel.sh, Scripts/test-initramfs.sh).
+for package in make flex bison bc libelf-dev libssl-dev xz-utils linux-source-6.1 busybox-static; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || needed+=("$package")
+done
 if [ ${#needed[@]} -gt 0 ]; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     echo "install-dependencies: installing ${needed[*]}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds swift-kvm's minimal test kernel from Debian's linux-source-6.1 package:
 # `make ARCH=x86_64 tinyconfig`, then the fragment Scripts/test-kernel/minimal.config merged on top
-# (scripts/kconfig/merge_config.sh + olddefconfig), checked: every option the fragment sets must be in
+# (scripts/kconfig/merge_config.sh -n: allnoconfig with both as the starting values), checked: every option the fragment sets must be in
 # the final .config, or the build fails naming it.
 #
 #   Scripts/test-kernel.sh [--force]
@@ -78,9 +78,11 @@ fi
 
 # 4. Configuration: tinyconfig + the fragment, then check that Kconfig kept every requested option.
 make_kernel() { nice -n "$niceness" make -C "$src" ARCH=x86_64 -j"$jobs" "$@"; }
+# merge_config.sh -n resolves tinyconfig + fragment with allnoconfig: an option the fragment newly
+# makes visible (ACPI's drivers, VT, INPUT, PNP, CPU_FREQ, ...) stays off unless something selects it,
+# where olddefconfig would switch on every such option whose default is y.
 make_kernel -s tinyconfig >/dev/null
-(cd "$src" && ARCH=x86_64 scripts/kconfig/merge_config.sh -m .config "$fragment" >/dev/null)
-make_kernel -s olddefconfig
+(cd "$src" && ARCH=x86_64 scripts/kconfig/merge_config.sh -n .config "$fragment" >/dev/null)
 missing=0
 while IFS= read -r line; do
     case $line in
