@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Builds swift-kvm's test initramfs: an UNCOMPRESSED newc cpio (a compressed one is unpacked by the
 # guest kernel, which costs minutes on a host that emulates kernel code) holding Debian's
-# busybox-static, a link for each of its applets in /bin, /dev/console, and the /init in
+# busybox-static as /bin/busybox and /bin/sh, /dev/console, /dev/null, and the /init in
 # Scripts/test-kernel/init (the microvm protocol is described there).
 #
-#   Scripts/test-initramfs.sh
+#   Scripts/test-initramfs.sh [--all-links]
+#
+# Only /bin/sh links to busybox: Debian's busybox shell runs its applets by name without links
+# (FEATURE_SH_STANDALONE), so `ls`, `cat`, ... work in scripts and at the prompt, and every file in
+# the archive costs the guest kernel time to unpack where KVM emulates it (the ~270 applet links
+# cost several seconds there; see Scripts/test-kernel/README.md). --all-links adds a link per applet
+# (/bin/ls, /sbin/reboot, ...), for programs that exec applets by path. The output name is the same.
 #
 # Output: .build/test-kernel/initramfs.cpio under the repository root (TEST_KERNEL_OUT overrides the
 # directory). The archive is made by the kernel's usr/gen_init_cpio from a file list: no root, no
@@ -19,6 +25,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 out=${TEST_KERNEL_OUT:-$root/.build/test-kernel}
 init=$root/Scripts/test-kernel/init
 log() { echo "test-initramfs: $*"; }
+all_links=0
+for argument in "$@"; do
+    case $argument in
+        --all-links) all_links=1 ;;
+        *) echo "usage: $0 [--all-links]"; exit 2 ;;
+    esac
+done
 
 needed=()
 for package in busybox-static gcc linux-source-6.1 xz-utils; do
@@ -72,11 +85,14 @@ touch -d "@$epoch" "$work/busybox" "$work/init"
     echo "dir /mnt 0755 0 0"
     echo "file /bin/busybox $work/busybox 0755 0 0"
     echo "file /init $work/init 0755 0 0"
-    # One link per applet, where busybox --install would put it (/bin/sh, /sbin/reboot, ...).
-    "$work/busybox" --list-full | sort | while read -r applet; do
-        [ "$applet" = bin/busybox ] && continue
-        echo "slink /$applet /bin/busybox 0777 0 0"
-    done
+    echo "slink /bin/sh /bin/busybox 0777 0 0"
+    if [ $all_links -eq 1 ]; then
+        # One link per applet, where busybox --install would put it (/bin/ls, /sbin/reboot, ...).
+        "$work/busybox" --list-full | sort | while read -r applet; do
+            case $applet in bin/busybox|bin/sh) continue ;; esac
+            echo "slink /$applet /bin/busybox 0777 0 0"
+        done
+    fi
 } > "$work/list"
 
 "$work/gen_init_cpio" -t "$epoch" "$work/list" > "$work/initramfs.cpio"
