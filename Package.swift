@@ -130,6 +130,11 @@ let package = Package(
             path: "Plugins/RegenerateKVMBindings"
         ),
 
+        // MARK: Fuzzing (Scripts/fuzz.sh runs it; not a product)
+        .executableTarget(
+            name: "kvm-fuzz", dependencies: ["KVM", "KVMBindings", "X86Setup", "DeviceBus", "LegacyDevices"],
+            path: "Tests/Fuzz"),
+
         // MARK: Tests
         .testTarget(
             name: "BindgenCoreTests",
