@@ -52,7 +52,7 @@ final class GuestCampaign: Campaign {
         return [
             ("mean-case-us", String(Int(mean))),
             ("stopped-at-time-limit", String(limitStops)),
-            ("time-limit-ms", String(runMilliseconds)),
+            ("setting-time-limit-ms", String(runMilliseconds)),
             ("slowest-stop-us", String(slowestStop / 1000)),
             ("exits-answered-by-bus", String(exitsHandled)),
             ("string-io-exits", String(stringIOExits)),

@@ -124,6 +124,9 @@ case "run":
         if let deadline = arguments.deadline, Date().timeIntervalSince1970 >= deadline { break }
         progress.begin(iteration)
         var random = FuzzRandom(seed: arguments.seed, iteration: iteration)
+        // The harness's own check: a case that traps or never returns must be caught by fuzz.sh.
+        if arguments.settings["inject-crash"] == String(iteration) { fatalError("kvm-fuzz: injected trap in case \(iteration)") }
+        if arguments.settings["inject-hang"] == String(iteration) { while true { Clock.sleep(microseconds: 1_000_000) } }
         do {
             tally.add(try campaign.run(iteration: iteration, random: &random))
         } catch let violation as Violation {
