@@ -51,6 +51,10 @@ let package = Package(
         .library(name: "DeviceBus", targets: ["DeviceBus"]),
         .library(name: "LegacyDevices", targets: ["LegacyDevices"]),
         .library(name: "ACPITables", targets: ["ACPITables"]),
+        .library(name: "VirtioQueue", targets: ["VirtioQueue"]),
+        .library(name: "VirtioMMIO", targets: ["VirtioMMIO"]),
+        .library(name: "VirtioDevices", targets: ["VirtioDevices"]),
+        .library(name: "LinuxLoader", targets: ["LinuxLoader"]),
         .executable(name: "kvm-bindgen", targets: ["kvm-bindgen"]),
     ],
     dependencies: [
@@ -88,10 +92,34 @@ let package = Package(
         // ACPI tables (RSDP, XSDT, FADT, MADT, DSDT/SSDT) and an AML encoder; no dependencies.
         .target(name: "ACPITables", path: "Sources/ACPITables"),
 
+        // MARK: Virtio (split virtqueues, the virtio-mmio transport, devices)
+        // Split virtqueues over GuestMemory: descriptor chains walked and checked, used ring, suppression.
+        .target(name: "VirtioQueue", dependencies: ["KVM"], path: "Sources/VirtioQueue"),
+        // The virtio-mmio (version 2) register file as a BusDevice, the VirtioDevice protocol, workers.
+        .target(
+            name: "VirtioMMIO",
+            dependencies: [
+                "VirtioQueue", "DeviceBus", "KVM", "CVirtioShims", .product(name: "SystemPackage", package: "swift-system"),
+            ], path: "Sources/VirtioMMIO"),
+        // epoll, getrandom, fallocate, O_DIRECT and the TAP ioctls, which Swift's Glibc module does not export.
+        .target(name: "CVirtioShims", path: "Sources/CVirtioShims"),
+        // Block, console, entropy, network (TAP) and vsock devices: configuration + attachment, on VirtioDevice.
+        .target(
+            name: "VirtioDevices",
+            dependencies: [
+                "VirtioMMIO", "VirtioQueue", "KVM", "CVirtioShims", .product(name: "SystemPackage", package: "swift-system"),
+            ], path: "Sources/VirtioDevices"),
+
+        // MARK: Linux loader (bzImage, PVH vmlinux, multiboot; zero page, start_info, e820, initrd; decompressors)
+        .target(name: "LinuxLoader", dependencies: ["KVM", "CLZMA", "CZstd"], path: "Sources/LinuxLoader"),
+        // Debian's liblzma-dev and libzstd-dev (static archives too, for the fully static examples).
+        .systemLibrary(name: "CLZMA", path: "Sources/CLZMA", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+
         // MARK: Examples (executable documentation, built only on the public runtime API)
         .executableTarget(name: "hello", dependencies: ["KVM"], path: "Sources/Examples/hello", linkerSettings: smallVMM),
         .executableTarget(
-            name: "boot", dependencies: ["KVM", "X86Setup", "DeviceBus", "LegacyDevices", "ACPITables"],
+            name: "boot", dependencies: ["KVM", "X86Setup", "DeviceBus", "LegacyDevices", "ACPITables", "LinuxLoader"],
             path: "Sources/Examples/boot", linkerSettings: smallVMM),
         .executableTarget(
             name: "long-mode", dependencies: ["KVM", "X86Setup", "X86Assembler"], path: "Sources/Examples/long-mode",
@@ -165,10 +193,16 @@ let package = Package(
         .testTarget(
             name: "LegacyDevicesTests", dependencies: ["LegacyDevices", "DeviceBus", "KVM"], path: "Tests/LegacyDevicesTests"),
         .testTarget(name: "ACPITablesTests", dependencies: ["ACPITables"], path: "Tests/ACPITablesTests"),
+        .testTarget(
+            name: "VirtioTests", dependencies: ["VirtioQueue", "VirtioMMIO", "VirtioDevices", "DeviceBus", "KVM", "KVMBindings"],
+            path: "Tests/VirtioTests"),
+        .testTarget(name: "LinuxLoaderTests", dependencies: ["LinuxLoader", "KVM", "KernelImageFixtures"], path: "Tests/LinuxLoaderTests"),
+        // Synthetic kernel images and compressed streams, shared by the loader's unit tests and boot's tests.
+        .target(name: "KernelImageFixtures", dependencies: ["LinuxLoader"], path: "Tests/KernelImageFixtures"),
         // Runs the example executables as subprocesses (SwiftPM builds them with the tests; see
         // Tests/ExamplesTests/ExampleRunner.swift for how the tests find them). Depends on `boot` only for
-        // unit tests of its decoders (`@testable import boot`: LZ4, payload formats).
-        .testTarget(name: "ExamplesTests", dependencies: ["boot"], path: "Tests/ExamplesTests"),
+        // unit tests of its profiler (`@testable import boot`).
+        .testTarget(name: "ExamplesTests", dependencies: ["boot", "KernelImageFixtures"], path: "Tests/ExamplesTests"),
     ],
     swiftLanguageModes: [.v6]
 )

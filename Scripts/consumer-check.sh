@@ -16,6 +16,7 @@ echo "$output"
 grep -q 'struct kvm_userspace_memory_region size 32' <<<"$output"
 grep -q 'KVM_CREATE_VM 0xae01' <<<"$output"
 grep -q 'KVM_EXIT_IO 2 KVM_EXIT_IO' <<<"$output"
+grep -q 'LinuxLoader e820 4 entries, payload xz' <<<"$output"
 if readelf -d "$binary" | grep -i 'NEEDED' | grep -qi clang; then
     echo "consumer-check: FAILED: the consumer links libclang"; exit 1
 fi

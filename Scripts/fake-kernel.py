@@ -8,9 +8,13 @@ on COM1 and ends the run, in well under a second even where KVM emulates kernel 
                                         running: Benchmarks/vmm-memory.sh measures it then)
     Scripts/fake-kernel.py bzimage OUT  a bzImage (64-bit entry at load + 0x200, RSI = zero page);
                                         checks the zero page's "HdrS", prints, resets through the i8042
+    Scripts/fake-kernel.py bzimage-payload PAYLOAD OUT
+                                        the same bzImage carrying the file PAYLOAD as its compressed
+                                        kernel (payload_offset/payload_length), for timing a VMM's
+                                        decompression of real payloads (Benchmarks/loader-decompression.sh)
 
 The same images as FakeKernel.pvhELF/printAndPowerOff32 and FakeKernel.bzImage/printAndReset64 in
-Tests/ExamplesTests/BootTests.swift; the benchmarks and Scripts/update-link-order.sh use them to run
+Tests/KernelImageFixtures/FakeKernel.swift; the benchmarks and Scripts/update-link-order.sh use them to run
 `boot` end to end without a real kernel.
 """
 import struct
@@ -61,7 +65,7 @@ def print_and_reset64(message: str) -> bytes:
             + message.encode() + b"\0")  # 39
 
 
-def bzimage(code64: bytes) -> bytes:
+def bzimage(code64: bytes, payload: bytes = b"") -> bytes:
     """Boot sector and 4 setup sectors with a setup header (protocol 2.15, relocatable, 64-bit entry),
     then the protected-mode kernel, whose 64-bit entry (offset 0x200) is `code64`."""
     image = bytearray(5 * 512)
@@ -79,10 +83,19 @@ def bzimage(code64: bytes) -> bytes:
     struct.pack_into("<I", image, 0x238, 2047)  # cmdline_size
     struct.pack_into("<Q", image, 0x258, BZIMAGE_LOAD)  # pref_address
     struct.pack_into("<I", image, 0x260, 0x40_0000)  # init_size
-    return bytes(image) + bytes([0x90]) * 0x200 + code64
+    if payload:
+        struct.pack_into("<I", image, 0x248, 0x200 + len(code64))  # payload_offset, from the protected-mode code
+        struct.pack_into("<I", image, 0x24C, len(payload))  # payload_length
+    return bytes(image) + bytes([0x90]) * 0x200 + code64 + payload
 
 
 def main() -> int:
+    if len(sys.argv) == 4 and sys.argv[1] == "bzimage-payload":
+        with open(sys.argv[2], "rb") as source:
+            image = bzimage(print_and_reset64("fake kernel (bzImage): the decompressor ran\n"), source.read())
+        with open(sys.argv[3], "wb") as out:
+            out.write(image)
+        return 0
     if len(sys.argv) != 3 or sys.argv[1] not in ("pvh", "pvh-halt", "bzimage"):
         print(__doc__.strip(), file=sys.stderr)
         return 2

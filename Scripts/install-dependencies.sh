@@ -15,6 +15,13 @@ command -v python3 >/dev/null || needed+=(python3)
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || needed+=(libc6-dev)
 ls /usr/lib/gcc/x86_64-linux-gnu/*/libstdc++.a >/dev/null 2>&1 || needed+=(libstdc++-12-dev)
 command -v iasl >/dev/null || needed+=(acpica-tools)
+# iproute2 (`ip`): the virtio-net tests make a network namespace of their own with a TAP in it.
+command -v ip >/dev/null || needed+=(iproute2)
+# LinuxLoader's xz and zstd decompressors (headers, pkg-config files and the static archives the fully
+# static examples link).
+[ -f /usr/include/lzma.h ] && [ -f /usr/lib/x86_64-linux-gnu/liblzma.a ] || needed+=(liblzma-dev)
+[ -f /usr/include/zstd.h ] && [ -f /usr/lib/x86_64-linux-gnu/libzstd.a ] || needed+=(libzstd-dev)
+command -v pkg-config >/dev/null || needed+=(pkg-config)
 if [ ${#needed[@]} -gt 0 ]; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     echo "install-dependencies: installing ${needed[*]}"

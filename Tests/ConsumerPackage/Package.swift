@@ -1,5 +1,5 @@
 // swift-tools-version: 6.1
-// A consumer of the KVMBindings library, as a user's package would depend on it (by path here).
+// A consumer of the KVMBindings and LinuxLoader libraries, as a user's package would depend on it (by path here).
 // Building it must not build the generator or need libclang or kernel headers.
 import PackageDescription
 
@@ -9,7 +9,10 @@ let package = Package(
     targets: [
         .executableTarget(
             name: "Consumer",
-            dependencies: [.product(name: "KVMBindings", package: "swift-kvm")]
+            dependencies: [
+                .product(name: "KVMBindings", package: "swift-kvm"),
+                .product(name: "LinuxLoader", package: "swift-kvm"),
+            ]
         )
     ],
     swiftLanguageModes: [.v6]

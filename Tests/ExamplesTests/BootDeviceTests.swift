@@ -1,4 +1,5 @@
 import Glibc
+import KernelImageFixtures
 import Testing
 
 extension ExampleTests {

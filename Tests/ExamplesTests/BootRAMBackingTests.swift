@@ -1,3 +1,4 @@
+import KernelImageFixtures
 import Testing
 
 // `boot --prefault` and `--huge-pages`: how the host backs guest RAM, seen in the memory report.

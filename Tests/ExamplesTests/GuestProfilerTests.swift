@@ -1,4 +1,5 @@
 @testable import boot
+import KernelImageFixtures
 import Testing
 
 // `boot --profile-guest`: the System.map lookup on its own, and a spinning fake kernel whose samples all

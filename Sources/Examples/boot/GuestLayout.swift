@@ -1,17 +1,14 @@
 // Where the VMM puts its boot structures in guest-physical memory (all below 1 MiB, none in RAM
-// that e820 hands to the kernel as free except the early pages Linux reserves itself).
+// that e820 hands to the kernel as free except the early pages Linux reserves itself). The loader's own
+// (zero page or start_info at 0x6000-0x7FFF, command line at 0x20000) are LinuxLoader's `BootLayout`.
+
+import LinuxLoader
 
 enum GuestLayout {
     /// The boot GDT (null, code32 0x08, code64 0x10, data 0x18, TSS 0x20).
     static let gdt: UInt64 = 0x500
     /// An empty IDT (limit 0): the kernel installs its own before enabling interrupts.
     static let idt: UInt64 = 0x540
-    /// PVH: `struct hvm_start_info`, then its module list and memory map.
-    static let startInfo: UInt64 = 0x6000
-    static let moduleList: UInt64 = 0x6100
-    static let memoryMap: UInt64 = 0x6200
-    /// bzImage: the zero page (`struct boot_params`, 4 KiB).
-    static let zeroPage: UInt64 = 0x7000
     /// Initial stack pointer (unused by Linux's entry points, which set their own; kept sane).
     static let stackTop: UInt64 = 0x8FF0
     /// Identity page tables for the 64-bit entry: PML4, PDPT, then four PDs (4 GiB in 2 MiB pages).
@@ -19,13 +16,8 @@ enum GuestLayout {
     static let pdpt: UInt64 = 0xA000
     static let pageDirectories: UInt64 = 0xB000
     static let identityMappedGiB = 4
-    /// The kernel command line (up to 64 KiB).
-    static let commandLine: UInt64 = 0x2_0000
-    static let commandLineLimit = 0x1_0000
     /// ACPI tables: RSDP first (Linux also scans 0xE0000-0xFFFFF for it), then XSDT, FADT, DSDT, MADT.
     static let acpiBase: UInt64 = MemoryMap.biosAreaStart
-    /// Where a kernel without a preferred address is loaded (the boot protocol's "high" load address).
-    static let kernelDefault: UInt64 = 0x10_0000
 
     /// GDT selectors. The 64-bit boot protocol wants __BOOT_CS = 0x10 and __BOOT_DS = 0x18.
     static let code32Selector: UInt16 = 0x08

@@ -10,6 +10,7 @@
 
 import Glibc
 import KVM
+import LinuxLoader
 
 /// A sorted symbol table from a System.map.
 struct SymbolTable {
@@ -34,8 +35,8 @@ struct SymbolTable {
 
     /// Reads a System.map file.
     init(path: String) throws(ImageError) {
-        let file = try FileSource(path: path)
-        guard let bytes = file.bytes(at: 0, count: file.size) else { throw ImageError(description: "cannot read \(path)") }
+        let file = try ImageFile(path: path)
+        guard let bytes = file.bytes(at: 0, count: file.size) else { throw .readFailed(path: path, errno: 0) }
         self.init(systemMap: String(decoding: bytes, as: UTF8.self))
     }
 

@@ -43,7 +43,9 @@ struct VCPUThread {
         try vcpu.setLAPIC(LocalAPICSetup.configuringLINTs(try vcpu.lapic()))
         guard index == 0 else { return }  // application processors wait for INIT/SIPI
         try vcpu.setSpecialRegisters(CPUSetup.specialRegisters(try vcpu.specialRegisters(), mode: machine.plan.mode))
-        try vcpu.setRegisters(CPUSetup.registers(entry: machine.plan.entry, mode: machine.plan.mode, argument: machine.plan.argument))
+        var registers = CPUSetup.registers(entry: machine.plan.entry, mode: machine.plan.mode, argument: machine.plan.argument)
+        registers.rax = machine.plan.loaded.entry.rax  // multiboot: EAX = 0x2BADB002 (0 otherwise)
+        try vcpu.setRegisters(registers)
     }
 
     private mutating func loop(_ vcpu: VCPU) {

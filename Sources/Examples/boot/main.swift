@@ -6,24 +6,23 @@
 //    [--decompress host|guest] [--huge-pages] [--prefault] [--timeout SECONDS]
 //    [--cpuid-clear LEAF.REG.BIT]... [--profile-guest MS [--symbols PATH]]` by hand.
 // 2. Below: open /dev/kvm, create the VM with KVM's in-kernel irqchip (PIC, IOAPIC, one LAPIC per vCPU)
-//    and PIT, and back guest RAM with memory slots laid out by E820.swift (RAM below 640 KiB and from
+//    and PIT, and back guest RAM with memory slots laid out by LinuxLoader's MemoryMap (RAM below 640 KiB and from
 //    1 MiB, the EBDA and BIOS area reserved, a hole below 4 GiB for the IOAPIC and LAPICs); with
 //    `--huge-pages` / `--prefault` on transparent huge pages / populated up front (GuestRAMBacking.swift).
 // 3. Devices.swift puts the devices on the I/O bus (DeviceBus, LegacyDevices: COM1, i8042, CMOS RTC,
 //    ACPI power control, isa-debug-exit) and describes them with ACPITables: RSDP → XSDT → FADT
 //    (hardware-reduced, with reset and sleep registers) → DSDT (`\_S5_`, COM1, power button) and the
 //    MADT (a LAPIC per vCPU, the IOAPIC), so Linux finds every vCPU and can power off.
-// 4. KernelLoader.swift recognizes the kernel: a bzImage (BootParams.swift: setup header checks, the
-//    zero page with e820, command line and initrd) or an ELF vmlinux (ELFLoader.swift: PT_LOAD
-//    segments, the PVH note; PVHStartInfo.swift: start_info, memmap, initrd module; 32-bit entry, EBX =
-//    start_info). A bzImage's compressed kernel is decompressed by the VMM when it knows the format
-//    (BzImagePayload.swift; LZ4Legacy.swift for Debian's LZ4 payloads, Inflate.swift for gzip): the
-//    kernel ELF's segments go to their physical addresses and the vCPU starts at its startup_64 in
-//    64-bit mode with RSI = zero page, as the kernel's own decompressor would leave it. Otherwise, or with `--decompress guest`,
-//    the protected-mode code is loaded whole and entered at load + 0x200 (the 64-bit boot protocol),
-//    and the kernel decompresses itself: a fraction of a second on hardware virtualization, minutes
-//    where KVM emulates kernel code. A line on stderr says which path was taken. Files are read by
-//    ImageSource.swift straight into guest memory.
+// 4. KernelLoader.swift hands the kernel to the LinuxLoader product: a bzImage (the zero page with
+//    e820, command line and initrd), an ELF vmlinux with a PVH note (start_info, memmap, initrd module;
+//    32-bit entry, EBX = start_info) or a multiboot kernel (EAX = 0x2BADB002, EBX = the multiboot
+//    information). A bzImage's compressed kernel is decompressed by the VMM when it knows the format
+//    (LZ4, gzip, xz, zstd): the kernel ELF's segments go to their physical addresses and the vCPU starts
+//    at its startup_64 in 64-bit mode with RSI = zero page, as the kernel's own decompressor would leave
+//    it. Otherwise, or with `--decompress guest`, the protected-mode code is loaded whole and entered at
+//    load + 0x200 (the 64-bit boot protocol), and the kernel decompresses itself: a fraction of a second
+//    on hardware virtualization, minutes where KVM emulates kernel code. A line on stderr says which path
+//    was taken. Files are read straight into guest memory.
 // 5. X86Setup's CPUIDPolicy gives each vCPU the host's supported CPUID with its own APIC id and topology, minus
 //    the bits `--cpuid-clear` names and those EmulatorProbe.swift finds this host's KVM cannot run at
 //    CPL0 (on hosts where KVM emulates kernel code; hardware virtualization passes every probe).
@@ -49,6 +48,7 @@
 import Glibc
 import KVM
 import KVMBindings
+import LinuxLoader
 
 func fatal(_ message: String, status: Int32) -> Never {
     FailureReport.printError("boot: " + message)
@@ -84,11 +84,12 @@ if options.dryRun {
         let map = MemoryMap(ramSize: UInt64(options.memoryMiB) << 20)
         let memory = try DryRun.memory(for: map)
         let acpi = try BootDevices.acpiTables(base: GuestLayout.acpiBase, cpuCount: options.cpus)
-        let kernel = try FileSource(path: options.kernelPath)
-        let initrd = try options.initrdPath.map { path throws in try FileSource(path: path) }
-        let plan = try KernelLoader.load(
+        let kernel = try ImageFile(path: options.kernelPath)
+        let initrd = try options.initrdPath.map { path throws in try ImageFile(path: path) }
+        let plan = try BootKernel.load(
             kernel: kernel, initrd: initrd, commandLine: options.commandLine, memory: memory, map: map, acpi: acpi,
             decompression: options.decompression)
+        if !plan.decompressionNote.isEmpty { FailureReport.printError("boot: " + plan.decompressionNote) }
         print(DryRun.report(plan: plan, memory: memory, map: map, acpi: acpi, commandLine: options.commandLine))
         exit(0)
     } catch {
@@ -135,9 +136,9 @@ do {
     let acpi = try BootDevices.acpiTables(base: GuestLayout.acpiBase, cpuCount: options.cpus)
     verbose("ACPI: " + acpi.tables.map { "\($0.signature) \(hex($0.address))" }.joined(separator: ", "))
 
-    let kernel = try FileSource(path: options.kernelPath)
-    let initrd = try options.initrdPath.map { path throws in try FileSource(path: path) }
-    let plan = try KernelLoader.load(
+    let kernel = try ImageFile(path: options.kernelPath)
+    let initrd = try options.initrdPath.map { path throws in try ImageFile(path: path) }
+    let plan = try BootKernel.load(
         kernel: kernel, initrd: initrd, commandLine: commandLine, memory: vm.memory, map: map, acpi: acpi,
         decompression: options.decompression)
     if !plan.decompressionNote.isEmpty { FailureReport.printError("boot: " + plan.decompressionNote) }

@@ -12,13 +12,13 @@
 // Input is untrusted: every length and offset is checked against the input and the output before any
 // byte moves, and anything malformed throws `LZ4Legacy.Failure` saying where.
 
-enum LZ4Legacy {
-    static let magic: UInt32 = 0x184C_2102
-    static let magicBytes: [UInt8] = [0x02, 0x21, 0x4C, 0x18]
+public enum LZ4Legacy {
+    public static let magic: UInt32 = 0x184C_2102
+    public static let magicBytes: [UInt8] = [0x02, 0x21, 0x4C, 0x18]
     /// The largest decompressed block of the legacy format.
-    static let maxBlockSize = 8 << 20
+    public static let maxBlockSize = 8 << 20
 
-    enum Failure: Error, Equatable, CustomStringConvertible {
+    public enum Failure: Error, Equatable, Sendable, CustomStringConvertible {
         case badMagic
         case truncatedBlockHeader(offset: Int)
         case blockPastEnd(offset: Int, size: Int, remaining: Int)
@@ -32,7 +32,7 @@ enum LZ4Legacy {
         case outputLimit(Int)
         case sizeTrailerMismatch(declared: Int, actual: Int)
 
-        var description: String {
+        public var description: String {
             let prefix = "LZ4 legacy stream: "
             switch self {
             case .badMagic: return prefix + "no magic 02 21 4C 18 at the start"
@@ -55,10 +55,10 @@ enum LZ4Legacy {
         }
     }
 
-    static func isLZ4Legacy(_ data: [UInt8]) -> Bool { data.starts(with: magicBytes) }
+    public static func isLZ4Legacy(_ data: [UInt8]) -> Bool { data.starts(with: magicBytes) }
 
     /// Decompresses a whole legacy stream; throws rather than produce more than `limit` bytes.
-    static func decompress(_ input: [UInt8], limit: Int = Int.max) throws(Failure) -> [UInt8] {
+    public static func decompress(_ input: [UInt8], limit: Int = Int.max) throws(Failure) -> [UInt8] {
         guard isLZ4Legacy(input) else { throw .badMagic }
         var output: [UInt8] = []
         // A kernel's stream ends with its decompressed size: reserve that much when it is plausible (LZ4

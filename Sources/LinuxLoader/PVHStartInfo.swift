@@ -14,9 +14,8 @@ struct PVHStartInfo {
     var memoryMap = ByteBuffer()
 
     init(
-        commandLineAddress: UInt64, rsdpAddress: UInt64, memoryMap entries: [E820Entry],
-        initrd: (address: UInt64, size: UInt64)?,
-        moduleListAddress: UInt64 = GuestLayout.moduleList, memoryMapAddress: UInt64 = GuestLayout.memoryMap
+        commandLineAddress: UInt64, rsdpAddress: UInt64?, memoryMap entries: [E820Entry], initrd: Range<UInt64>?,
+        moduleListAddress: UInt64, memoryMapAddress: UInt64
     ) {
         startInfo.put(Self.magic, at: 0)
         startInfo.put(Self.version, at: 4)
@@ -24,13 +23,13 @@ struct PVHStartInfo {
         if let initrd {
             startInfo.put(UInt32(1), at: 12)  // nr_modules
             startInfo.put(moduleListAddress, at: 16)
-            moduleList.append(initrd.address)
-            moduleList.append(initrd.size)
+            moduleList.append(initrd.lowerBound)
+            moduleList.append(UInt64(initrd.count))
             moduleList.append(UInt64(0))  // cmdline_paddr
             moduleList.append(UInt64(0))  // reserved
         }
         startInfo.put(commandLineAddress, at: 24)
-        startInfo.put(rsdpAddress, at: 32)
+        startInfo.put(rsdpAddress ?? 0, at: 32)
         startInfo.put(memoryMapAddress, at: 40)
         startInfo.put(UInt32(entries.count), at: 48)
         for entry in entries {

@@ -9,8 +9,8 @@
 // by counting codes per length. Input is untrusted: every read is bounds-checked, and malformed data throws
 // `Inflate.Failure`, never traps.
 
-enum Inflate {
-    enum Failure: Error, Equatable, CustomStringConvertible {
+public enum Inflate {
+    public enum Failure: Error, Equatable, Sendable, CustomStringConvertible {
         case notGzip
         case unsupportedMethod(UInt8)
         case truncated
@@ -23,7 +23,7 @@ enum Inflate {
         case checksumMismatch(expected: UInt32, actual: UInt32)
         case sizeMismatch(expected: UInt32, actual: UInt32)
 
-        var description: String {
+        public var description: String {
             let prefix = "gzip stream: "
             switch self {
             case .notGzip: return prefix + "no magic 1F 8B at the start"
@@ -44,10 +44,10 @@ enum Inflate {
         }
     }
 
-    static let magic: [UInt8] = [0x1F, 0x8B]
+    public static let magic: [UInt8] = [0x1F, 0x8B]
 
     /// Decompresses the first gzip member of `data` and checks its trailer.
-    static func gunzip(_ data: [UInt8], limit: Int = Int.max) throws(Failure) -> [UInt8] {
+    public static func gunzip(_ data: [UInt8], limit: Int = Int.max) throws(Failure) -> [UInt8] {
         guard data.starts(with: magic) else { throw .notGzip }
         guard data.count >= 10 else { throw .truncated }
         guard data[2] == 8 else { throw .unsupportedMethod(data[2]) }
@@ -184,7 +184,7 @@ enum Inflate {
     }
 
     /// CRC-32 (IEEE 802.3, reflected, as gzip uses it).
-    static func crc32(_ bytes: [UInt8]) -> UInt32 {
+    public static func crc32(_ bytes: [UInt8]) -> UInt32 {
         var crc: UInt32 = 0xFFFF_FFFF
         for byte in bytes { crc = crcTable[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
         return ~crc

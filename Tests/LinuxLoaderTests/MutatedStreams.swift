@@ -1,4 +1,4 @@
-// Fuzzing the boot example's decompressors with corrupted copies of valid streams, reproducibly.
+// Fuzzing the loader's decompressors and image parsers with corrupted copies of valid streams, reproducibly.
 
 /// Feeds `decode` `rounds` corrupted variants of `seeds` (taken in turn): 1 to 4 random bytes after the
 /// first `keeping` (the magic or header, kept so the decoder proper is exercised) are overwritten, and
