@@ -160,7 +160,8 @@ let package = Package(
 
         // MARK: Fuzzing (Scripts/fuzz.sh runs it; not a product)
         .executableTarget(
-            name: "kvm-fuzz", dependencies: ["KVM", "KVMBindings", "X86Setup", "DeviceBus", "LegacyDevices"],
+            name: "kvm-fuzz",
+            dependencies: ["KVM", "KVMBindings", "X86Setup", "DeviceBus", "LegacyDevices", "LinuxLoader", "KernelImageFixtures"],
             path: "Tests/Fuzz"),
 
         // MARK: Tests
