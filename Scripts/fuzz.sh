@@ -70,6 +70,7 @@ if [[ $campaign == generator ]]; then
     settings+=(--set "bindgen=$bindgen" --set "root=$root")
 fi
 if [[ $campaign == loader ]]; then settings+=(--set "root=$root"); fi
+if [[ $campaign == resources ]]; then settings+=(--set "cycles=$iterations"); fi
 
 failures=$root/.build/fuzz-failures
 work=$root/.build/fuzz-work/$campaign-$seed-$$
@@ -146,7 +147,7 @@ printf '%s: %d runs, %d crashes, %d hangs, %d distinct outcomes; %d invariant vi
 awk '
     $1 == "done" { cases = $2 }
     $1 == "figure" {
-        name = $2; value = $3
+        name = $2; value = $0; sub(/^figure [^ ]+ /, "", value)
         if (!(name in seen)) { order[++n] = name; seen[name] = 1 }
         if (name ~ /^mean-/) { sum[name] += value * cases; weight[name] += cases }
         else if (name ~ /^(max|slowest)-/) { if (!(name in val) || value + 0 > val[name] + 0) val[name] = value }
