@@ -161,7 +161,9 @@ let package = Package(
         // MARK: Fuzzing (Scripts/fuzz.sh runs it; not a product)
         .executableTarget(
             name: "kvm-fuzz",
-            dependencies: ["KVM", "KVMBindings", "X86Setup", "DeviceBus", "LegacyDevices", "LinuxLoader", "KernelImageFixtures"],
+            dependencies: ["KVM", "KVMBindings", "X86Setup", "DeviceBus", "LegacyDevices", "LinuxLoader", "KernelImageFixtures",
+                "VirtioMMIO", "VirtioDevices",
+            ],
             path: "Tests/Fuzz"),
 
         // MARK: Tests

@@ -4,7 +4,7 @@
 #   Scripts/fuzz.sh CAMPAIGN [--iterations N] [--seed S] [--seconds T] [--start I] [--batch B]
 #                   [--hang-seconds H] [--set KEY=VALUE ...]
 #
-# CAMPAIGN: guests-real, guests-long0, guests-long3, devices, loader, generator, resources.
+# CAMPAIGN: guests-real, guests-long0, guests-long3, devices, devices-virtio, loader, generator, resources.
 #
 # The cases run in child processes (Tests/Fuzz, the `kvm-fuzz` executable), B cases per child, so that
 # a crash of the code under test (a Swift trap, a signal) or a hang (a case running longer than H
@@ -43,7 +43,7 @@ done
 
 case $campaign in
     guests-real|guests-long0|guests-long3) default_iterations=500; default_batch=1000 ;;
-    devices) default_iterations=300; default_batch=1000 ;;
+    devices|devices-virtio) default_iterations=300; default_batch=1000 ;;
     loader) default_iterations=300; default_batch=1000 ;;
     generator) default_iterations=20; default_batch=5 ;;
     # One process: open file descriptors and RSS are measured across all cycles.

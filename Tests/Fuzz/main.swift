@@ -6,7 +6,7 @@
 //            [--results FILE] [--failures DIR] [--hang-seconds H] [--set KEY=VALUE ...]
 //   kvm-fuzz describe CAMPAIGN --seed S --iteration I     (the case's input as JSON, not run)
 //
-// Campaigns: guests-real, guests-long0, guests-long3, devices, loader, generator, resources.
+// Campaigns: guests-real, guests-long0, guests-long3, devices, devices-virtio, loader, generator, resources.
 
 import Foundation
 import Glibc
@@ -70,6 +70,7 @@ func makeCampaign(_ arguments: Arguments) throws -> any Campaign {
     case "guests-long0": return try GuestCampaign(mode: .long0, settings: settings)
     case "guests-long3": return try GuestCampaign(mode: .long3, settings: settings)
     case "devices": return try DeviceCampaign(settings: settings)
+    case "devices-virtio": return try VirtioCampaign(settings: settings)
     case "resources": return try ResourceCampaign(settings: settings)
     case "generator": return try GeneratorCampaign(settings: settings)
     case "loader": return try LoaderCampaign(settings: settings)

@@ -1,0 +1,192 @@
+import Glibc
+import KVM
+import VirtioDevices
+import VirtioMMIO
+
+/// A hostile virtio driver: the virtio-mmio transport with the entropy, console and block devices
+/// behind it, driven through its registers with a mostly valid initialisation (status, features,
+/// queue sizes and ring addresses, some in RAM and some not) followed by random register accesses of
+/// every size, and with random descriptor tables, available rings and indirect tables in guest memory
+/// before each `QueueNotify`. The worker thread processes them; nothing may crash or hang, the
+/// identification registers must keep their values, and `shutdown()` must return.
+final class VirtioCampaign: Campaign {
+    static let ramSize = 1 << 20
+    let memory: GuestMemory
+    let diskPath: String
+    private var notifications = 0
+    private var needsReset = 0
+    private var accesses = 0
+
+    init(settings: CampaignSettings) throws {
+        let region = try GuestMemoryRegion(slot: 0, guestBase: GuestAddress(0), mapping: MemoryMapping(byteCount: Self.ramSize))
+        memory = try GuestMemory(regions: [region])
+        diskPath = "/tmp/kvm-fuzz-disk-\(getpid()).img"
+        let fd = open(diskPath, O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0o600)
+        guard fd >= 0, ftruncate(fd, 1 << 20) == 0 else { throw Violation("cannot create the scratch disk image \(diskPath)") }
+        close(fd)
+    }
+
+    deinit { unlink(diskPath) }
+
+    func figures() -> [(String, String)] {
+        [("register-accesses", String(accesses)), ("queue-notifications", String(notifications)), ("ended-needing-reset", String(needsReset))]
+    }
+
+    enum Operation: CustomStringConvertible {
+        case write(offset: UInt64, size: Int, value: UInt64)
+        case read(offset: UInt64, size: Int)
+        /// Random descriptors, available ring and data at the queue's addresses.
+        case scribble(seed: UInt64)
+        var description: String {
+            switch self {
+            case .write(let offset, let size, let value): "write \(size) at \(hex(offset)) = \(hex(value))"
+            case .read(let offset, let size): "read \(size) at \(hex(offset))"
+            case .scribble(let seed): "scribble rings with seed \(hex(seed))"
+            }
+        }
+    }
+
+    struct Program {
+        var device: Int
+        var operations: [Operation]
+    }
+
+    static func program(_ random: inout FuzzRandom) -> Program {
+        var operations: [Operation] = []
+        func w(_ offset: UInt64, _ value: UInt64) { operations.append(.write(offset: offset, size: 4, value: value)) }
+        let queues = 3
+        if random.chance(80) {
+            w(0x070, 0)
+            w(0x070, 1)
+            w(0x070, 3)
+            w(0x024, 0); w(0x020, random.chance(70) ? 0x3000_0000 : random.next() & 0xFFFF_FFFF)
+            w(0x024, 1); w(0x020, random.chance(80) ? 1 : random.next() & 0xFFFF_FFFF)
+            w(0x070, 0xB)
+            for queue in 0..<queues where random.chance(80) {
+                w(0x030, UInt64(queue))
+                w(0x038, random.pick([1, 2, 4, 8, 16, 256, 0, 3, 257, 0xFFFF] as [UInt64]))
+                func address(_ base: UInt64) -> UInt64 {
+                    switch random.next() % 10 {
+                    case 0: return UInt64(ramSize) - random.next() % 64
+                    case 1: return random.next()
+                    case 2: return base + 1
+                    default: return base
+                    }
+                }
+                let base = 0x1000 + UInt64(queue) * 0x3000
+                for (low, value) in [(0x080 as UInt64, address(base)), (0x090, address(base + 0x1000)), (0x0A0, address(base + 0x2000))] {
+                    w(low, value & 0xFFFF_FFFF)
+                    w(low + 4, value >> 32)
+                }
+                w(0x044, 1)
+            }
+            w(0x070, random.chance(90) ? 0xF : random.next() & 0xFF)
+        }
+        for _ in 0..<(4 + random.next() % 40) {
+            switch random.next() % 10 {
+            case 0..<3:
+                operations.append(.scribble(seed: random.next()))
+                operations.append(.write(offset: 0x050, size: 4, value: random.chance(80) ? random.next() % 3 : random.interesting64() & 0xFFFF_FFFF))
+            case 3:
+                operations.append(.read(offset: 0x100 + random.next() % 0x40, size: random.pick([1, 2, 4, 8, 3])))
+            case 4:
+                operations.append(.write(offset: 0x064, size: 4, value: random.next() & 3))
+            case 5:
+                operations.append(.read(offset: random.pick([0x000, 0x004, 0x008, 0x034, 0x044, 0x060, 0x070, 0x0FC, 0x0B0] as [UInt64]), size: 4))
+            default:
+                let offset = random.chance(80) ? (random.next() % 0x110) & ~3 : random.next() % 0x1000
+                let size = random.pick([1, 2, 4, 8, 4, 4, 3])
+                if random.chance(60) {
+                    operations.append(.write(offset: offset, size: size, value: random.interesting64()))
+                } else {
+                    operations.append(.read(offset: offset, size: size))
+                }
+            }
+        }
+        return Program(device: Int(random.next() % 3), operations: operations)
+    }
+
+    func describe(iteration: Int, random: inout FuzzRandom) -> String {
+        let program = Self.program(&random)
+        return "{\"device\": \(["entropy", "console", "block"][program.device].debugDescription), \"operations\": ["
+            + program.operations.map { jsonString($0.description) }.joined(separator: ", ") + "]}"
+    }
+
+    /// Random split-ring contents for the three queues' default addresses (descriptor tables at
+    /// 0x1000 + 0x3000 q, available rings 0x1000 above, used rings 0x2000 above), indirect tables and
+    /// buffers elsewhere in RAM.
+    func scribble(_ seed: UInt64) throws {
+        var random = FuzzRandom(seed: seed)
+        for queue in 0..<3 {
+            let base = 0x1000 + UInt64(queue) * 0x3000
+            let count = 1 + Int(random.next() % 16)
+            var table: [UInt8] = []
+            for _ in 0..<count {
+                let address: UInt64 = random.chance(80) ? 0x10000 + random.next() % UInt64(Self.ramSize - 0x10000) : random.interesting64()
+                let length: UInt32 = random.chance(80) ? UInt32(random.next() % 4096) : UInt32(truncatingIfNeeded: random.interesting64())
+                let flags: UInt16 = random.chance(85) ? UInt16(random.next() % 8) : UInt16(truncatingIfNeeded: random.next())
+                let next: UInt16 = random.chance(85) ? UInt16(random.next() % UInt64(count + 1)) : UInt16(truncatingIfNeeded: random.next())
+                table += (0..<8).map { UInt8(truncatingIfNeeded: address >> (8 * UInt64($0))) }
+                table += (0..<4).map { UInt8(truncatingIfNeeded: length >> (8 * UInt32($0))) }
+                table += [UInt8(flags & 0xFF), UInt8(flags >> 8), UInt8(next & 0xFF), UInt8(next >> 8)]
+            }
+            try memory.write(bytes: table, at: GuestAddress(base))
+            // Available ring: flags, idx, ring[].
+            let index: UInt16 = random.chance(80) ? UInt16(1 + random.next() % 8) : UInt16(truncatingIfNeeded: random.next())
+            var avail: [UInt8] = [0, 0, UInt8(index & 0xFF), UInt8(index >> 8)]
+            for _ in 0..<16 {
+                let head: UInt16 = random.chance(85) ? UInt16(random.next() % UInt64(count)) : UInt16(truncatingIfNeeded: random.next())
+                avail += [UInt8(head & 0xFF), UInt8(head >> 8)]
+            }
+            try memory.write(bytes: avail, at: GuestAddress(base + 0x1000))
+            // Some buffers: block request headers (type, reserved, sector) and random bytes.
+            for _ in 0..<4 {
+                let at = 0x10000 + random.next() % UInt64(Self.ramSize - 0x10000 - 64)
+                var header: [UInt8] = [UInt8(random.pick([0, 1, 4, 8, 11, 13, 0xFF] as [UInt8])), 0, 0, 0, 0, 0, 0, 0]
+                let sector = random.chance(50) ? random.next() % 4096 : random.interesting64()
+                header += (0..<8).map { UInt8(truncatingIfNeeded: sector >> (8 * UInt64($0))) }
+                try memory.write(bytes: header + random.bytes(16), at: GuestAddress(at))
+            }
+        }
+    }
+
+    func run(iteration: Int, random: inout FuzzRandom) throws -> String {
+        let program = Self.program(&random)
+        let device: any VirtioDevice
+        switch program.device {
+        case 0: device = VirtioEntropyDevice()
+        case 1: device = VirtioConsoleDevice(configuration: VirtioConsoleDeviceConfiguration(attachment: VirtioConsoleAttachment { _ in }))
+        default: device = VirtioBlockDevice(configuration: VirtioBlockDeviceConfiguration(attachment: try DiskImageAttachment(path: diskPath)))
+        }
+        let errors = Tally()
+        let transport = try VirtioMMIOTransport(device: device, memory: memory, interrupt: VirtioInterruptTrigger {}) { error in
+            errors.add(errorKey(error))
+        }
+        defer { transport.shutdown() }
+        for operation in program.operations {
+            accesses += 1
+            switch operation {
+            case .write(let offset, let size, let value):
+                if offset == 0x050 { notifications += 1 }
+                _ = transport.write(at: offset, size: size, value: value)
+            case .read(let offset, let size):
+                let value = transport.read(at: offset, size: size)
+                if size < 8 && value >> (8 * UInt64(size)) != 0 { throw Violation("\(operation) gave \(hex(value)), wider than the access") }
+            case .scribble(let seed):
+                try scribble(seed)
+            }
+        }
+        Clock.sleep(microseconds: 500)  // let the worker take the last notifications
+        if transport.read(at: 0, size: 4) != 0x7472_6976 { throw Violation("MagicValue changed") }
+        if transport.read(at: 4, size: 4) != 2 { throw Violation("Version changed") }
+        let status = transport.status
+        if status.contains(.deviceNeedsReset) { needsReset += 1 }
+        let name = ["entropy", "console", "block"][program.device]
+        let reported = errors.counts.keys.sorted().first.map { ": \($0.prefix(60))" } ?? ""
+        var state: [String] = []
+        if status.contains(.driverOK) { state.append("driver-ok") }
+        if status.contains(.deviceNeedsReset) { state.append("needs-reset") }
+        if status.contains(.failed) { state.append("failed") }
+        return "\(name) [\(state.joined(separator: ","))]\(reported)"
+    }
+}
