@@ -76,7 +76,8 @@ let package = Package(
             dependencies: ["KVMBindings", "CKVMShims", .product(name: "SystemPackage", package: "swift-system")],
             path: "Sources/KVM"
         ),
-        // What the runtime's hot path needs from C: a direct `ioctl` call and a thread-local token.
+        // What the runtime needs from C: a direct `ioctl` call and a thread-local token for the hot path, and
+        // direct calls to glibc extensions (eventfd, memfd_create, pthread_setname_np) that must link statically.
         .target(name: "CKVMShims", path: "Sources/CKVMShims"),
 
         // MARK: x86 machine setup (descriptors, page tables, entry state, MSRs, CPUID) and the

@@ -85,8 +85,8 @@ public struct MachineBus: Sendable {
 
     /// Answers an MMIO exit; a read is completed on `vcpu` before this returns.
     public func handle(_ access: MMIOAccess, on vcpu: VCPU) -> Outcome {
-        if access.isWrite { return Self.outcome(mmio.write(at: access.address, size: access.length, value: access.value)) }
-        let read = mmio.read(at: access.address, size: access.length)
+        if access.isWrite { return Self.outcome(mmio.write(at: access.address.rawValue, size: access.length, value: access.value)) }
+        let read = mmio.read(at: access.address.rawValue, size: access.length)
         vcpu.completeMMIORead(read.value)
         if case .unclaimed(let unclaimed) = read { return .unclaimed(unclaimed) }
         return .handled

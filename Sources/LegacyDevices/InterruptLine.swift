@@ -31,10 +31,10 @@ public struct InterruptLine: Sendable {
     /// KVM injects an edge on that GSI. Falling edges need no action. This suits edge-triggered
     /// wiring (an ISA IRQ the guest programs as edge, as Linux does for the 8250's IRQ 4); for a
     /// level-triggered GSI use ``irqLine(_:of:onError:)`` or an irqfd with a resample eventfd.
-    public static func irqfd(_ eventfd: EventFD, onError: @escaping @Sendable (KVMError) -> Void = { _ in }) -> InterruptLine {
+    public static func irqfd(_ eventfd: EventFD, onError: @escaping @Sendable (KVMRuntimeError) -> Void = { _ in }) -> InterruptLine {
         InterruptLine { level in
             guard level else { return }
-            do throws(KVMError) { try eventfd.write(1) } catch { onError(error) }
+            do throws(KVMRuntimeError) { try eventfd.write(1) } catch { onError(error) }
         }
     }
 

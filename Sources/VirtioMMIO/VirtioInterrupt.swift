@@ -11,9 +11,9 @@ public struct VirtioInterruptTrigger: Sendable {
 
     /// Writes 1 to `eventfd`, registered with `KVM_IRQFD` for the device's GSI (edge-triggered). Errors
     /// (a full counter cannot happen at 1 per interrupt) go to `onError`.
-    public static func irqfd(_ eventfd: EventFD, onError: @escaping @Sendable (KVMError) -> Void = { _ in }) -> Self {
+    public static func irqfd(_ eventfd: EventFD, onError: @escaping @Sendable (KVMRuntimeError) -> Void = { _ in }) -> Self {
         Self {
-            do throws(KVMError) { try eventfd.write(1) } catch { onError(error) }
+            do throws(KVMRuntimeError) { try eventfd.write(1) } catch { onError(error) }
         }
     }
 

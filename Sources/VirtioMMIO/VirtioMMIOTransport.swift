@@ -110,13 +110,13 @@ public final class VirtioMMIOTransport: BusDevice {
     /// `QueueNotify` in the window at `base` (`KVM_IOEVENTFD` with datamatch).
     /// On failure, the ones already registered are unregistered again.
     public func registerIOEventFDs(on vm: VirtualMachine, base: UInt64) throws(KVMRuntimeError) {
-        let address = base + VirtioMMIORegister.queueNotify
+        let address = IOAddress.memory(GuestAddress(base + VirtioMMIORegister.queueNotify))
         for (index, eventfd) in queueNotifyEventFDs.enumerated() {
             do {
-                try vm.registerIOEventFD(eventfd, address: address, length: 4, space: .mmio, datamatch: UInt64(index))
+                try vm.registerIOEventFD(eventfd, at: address, length: 4, datamatch: UInt64(index))
             } catch {
                 for (done, registered) in queueNotifyEventFDs.enumerated().prefix(index) {
-                    try? vm.unregisterIOEventFD(registered, address: address, length: 4, space: .mmio, datamatch: UInt64(done))
+                    try? vm.unregisterIOEventFD(registered, at: address, length: 4, datamatch: UInt64(done))
                 }
                 throw error
             }
@@ -127,7 +127,7 @@ public final class VirtioMMIOTransport: BusDevice {
     public func unregisterIOEventFDs(on vm: VirtualMachine, base: UInt64) throws(KVMRuntimeError) {
         for (index, eventfd) in queueNotifyEventFDs.enumerated() {
             try vm.unregisterIOEventFD(
-                eventfd, address: base + VirtioMMIORegister.queueNotify, length: 4, space: .mmio, datamatch: UInt64(index))
+                eventfd, at: .memory(GuestAddress(base + VirtioMMIORegister.queueNotify)), length: 4, datamatch: UInt64(index))
         }
     }
 
@@ -331,13 +331,13 @@ final class VirtioWorkerCore: Sendable {
         self.device = device
         self.interrupt = interrupt
         self.onError = onError
-        do throws(KVMError) {
+        do throws(KVMRuntimeError) {
             var eventfds: [EventFD] = []
             for _ in device.queueMaximumSizes { eventfds.append(try EventFD(options: .nonBlocking)) }
             self.queueNotifyEventFDs = eventfds
             self.stopEvent = try EventFD(options: .nonBlocking)
         } catch {
-            throw .system(operation: "eventfd", errno: error.errno)
+            throw .system(operation: "eventfd", errno: error.errno ?? .invalidArgument)
         }
         self.epoll = try Epoll()
         let readable = VirtioDeviceContext.WatchEvents.readable.rawValue

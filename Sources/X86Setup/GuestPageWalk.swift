@@ -12,7 +12,7 @@ public enum GuestPageWalk {
     /// The physical address of `linear`, or nil when it is not mapped (or its tables are not in RAM).
     public static func translate(_ linear: UInt64, special: KVMSRegs, memory: GuestMemory, vcpu: VCPU? = nil) -> UInt64? {
         if special.cr0 & ControlRegister0.paging.rawValue == 0 { return linear & 0xFFFF_FFFF }
-        if let vcpu, let translation = try? vcpu.translate(linear) { return translation.physicalAddress }
+        if let vcpu, let translation = try? vcpu.translate(linear) { return translation.physicalAddress.rawValue }
         return walk(linear, special: special, memory: memory)
     }
 

@@ -4,6 +4,9 @@
 //   shim below calls libc's `ioctl` directly (one call, as a C VMM makes).
 // - Swift has no thread-local variables; the per-thread token lets `VCPU.run()` tell in two
 //   instructions whether the calling thread is the one it prepared for stops (see ThreadToken.c).
+// - Swift's Glibc module has no <sys/eventfd.h> and no `memfd_create`; calling them here links them
+//   statically like any libc function, so they work in a fully static executable, where looking
+//   them up at run time (`dlsym`) finds nothing (see GNUExtensions.c); nor `pthread_setname_np`.
 #ifndef CKVM_SHIMS_H
 #define CKVM_SHIMS_H
 
@@ -26,5 +29,21 @@ static inline uint64_t ckvm_current_thread_token(void) {
 
 /// Gives the calling thread its token if it has none yet; returns it.
 uint64_t ckvm_assign_thread_token(void);
+
+/// glibc's `eventfd(initial_value, flags)` (flags: EFD_CLOEXEC, EFD_NONBLOCK, EFD_SEMAPHORE).
+int ckvm_eventfd(unsigned int initial_value, int flags);
+
+/// glibc's `memfd_create(name, flags)` (flags: MFD_CLOEXEC, MFD_HUGETLB and a MFD_HUGE_* size).
+int ckvm_memfd_create(const char *name, unsigned int flags);
+
+/// glibc's `pthread_setname_np(pthread_self(), name)`: at most 15 bytes and a NUL.
+int ckvm_set_thread_name(const char *name);
+
+/// memfd_create flags and madvise advice, defined here for C libraries whose headers predate them.
+#define CKVM_MFD_CLOEXEC 0x0001U
+#define CKVM_MFD_HUGETLB 0x0004U
+#define CKVM_MFD_HUGE_SHIFT 26
+#define CKVM_MADV_HUGEPAGE 14
+#define CKVM_MADV_POPULATE_WRITE 23
 
 #endif

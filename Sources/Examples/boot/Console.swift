@@ -4,6 +4,7 @@
 // for what it was.
 
 import Glibc
+import KVM
 import LegacyDevices
 
 final class Console: @unchecked Sendable {
@@ -74,7 +75,7 @@ final class Console: @unchecked Sendable {
 /// Reads stdin on its own thread and feeds `uart` until EOF, as fast as the guest drains its receive
 /// FIFO (the UART takes only what fits; the rest waits here).
 func startConsoleInput(_ uart: Serial16550A) {
-    _ = spawn {
+    _ = try? HostThread(name: "console-in") {
         var buffer = [UInt8](repeating: 0, count: 256)
         while true {
             let count = buffer.withUnsafeMutableBytes { Glibc.read(0, $0.baseAddress, $0.count) }

@@ -7,29 +7,22 @@
 // measured on, booting Linux spends its time in emulated kernel instructions, not in host faults, and
 // neither moved the boot time beyond run-to-run noise (see the README).
 
-import Glibc
 import KVM
 
 enum GuestRAMBacking {
-    /// MADV_POPULATE_WRITE (Linux 5.14), not in every Glibc's headers.
-    static let madvisePopulateWrite: Int32 = 23
-
-    /// Applies the choice to every region of `memory`; returns what could not be done, one line each
-    /// (a host without THP or too old for MADV_POPULATE_WRITE refuses: the guest runs regardless).
+    /// Applies the choice to every region of `memory` (`MemoryMapping.adviseTransparentHugePages()`,
+    /// `populate()`); returns what could not be done, one line each (a host without THP or too old
+    /// for MADV_POPULATE_WRITE refuses: the guest runs regardless). A VMM that wants either from the
+    /// start passes `MemoryBacking(transparentHugePages:populate:)` to `mapMemory` instead, which fails
+    /// on a refusal.
     static func apply(to memory: GuestMemory, hugePages: Bool, prefault: Bool) -> [String] {
         var refused: [String] = []
         for region in memory.regions {
-            region.mapping.withUnsafeMutableBytes { bytes in
-                guard let base = bytes.baseAddress else { return }
-                // SAFETY: `bytes` is the whole mapping (page-aligned base, whole pages), alive for this
-                // call; madvise only changes how the kernel backs it, never what it holds (zeros or the
-                // bytes already written).
-                if hugePages, madvise(base, bytes.count, MADV_HUGEPAGE) != 0 {
-                    refused.append("madvise(MADV_HUGEPAGE): \(String(cString: strerror(errno)))")
-                }
-                if prefault, madvise(base, bytes.count, madvisePopulateWrite) != 0 {
-                    refused.append("madvise(MADV_POPULATE_WRITE): \(String(cString: strerror(errno)))")
-                }
+            if hugePages {
+                do { try region.mapping.adviseTransparentHugePages() } catch { refused.append("\(error)") }
+            }
+            if prefault {
+                do { try region.mapping.populate() } catch { refused.append("\(error)") }
             }
         }
         return refused

@@ -85,16 +85,17 @@ final class Machine: @unchecked Sendable {
 
     /// Runs `options.cpus` vCPU threads and waits for the outcome (or the timeout).
     func run() -> Outcome {
-        var threads: [SpawnedThread] = []
+        var threads: [KVM.VCPUThread<Void, Never>] = []
         for index in 0..<options.cpus {
-            guard let thread = spawn(stackSize: 1 << 20, { [self] in
-                var vcpuThread = VCPUThread(machine: self, index: index)
-                vcpuThread.run()
-            }) else {
-                finish(.hostError("cannot start the thread for vCPU \(index)"))
+            do {
+                threads.append(try vm.spawnVCPU(id: UInt(index), stackSize: 1 << 20) { [self] vcpu in
+                    var vcpuThread = VCPUThread(machine: self, index: index)
+                    vcpuThread.run(vcpu)
+                })
+            } catch {
+                finish(.hostError("vCPU \(index) setup: \(error)"))
                 break
             }
-            threads.append(thread)
         }
         let deadline = options.timeoutSeconds.map { monotonicNow() + $0 }
         lock.withLock {
@@ -103,7 +104,7 @@ final class Machine: @unchecked Sendable {
             lock.broadcast()
         }
         let sampler = profiler.flatMap { profiler in
-            spawn { [self] in
+            try? HostThread(name: "profiler") { [self] in
                 profiler.runSampler(stoppers: { lock.withLock { stoppers } }, running: { currentOutcome == nil })
             }
         }

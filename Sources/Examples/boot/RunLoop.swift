@@ -1,4 +1,4 @@
-// One vCPU's thread: create the vCPU here (a VCPU belongs to the thread that runs it), give it its
+// One vCPU's thread (the runtime's `spawnVCPU` creates the vCPU on it: a VCPU belongs to the thread that runs it): give it its
 // CPUID, MSRs, FPU and LAPIC state (and, for the boot CPU, the entry state), then run it and answer
 // its exits until the machine ends. Secondary vCPUs stay in KVM's wait-for-SIPI state until Linux
 // starts them through the in-kernel LAPIC (INIT, SIPI).
@@ -18,10 +18,8 @@ struct VCPUThread {
         self.index = index
     }
 
-    mutating func run() {
-        let vcpu: VCPU
+    mutating func run(_ vcpu: VCPU) {
         do {
-            vcpu = try machine.vm.createVCPU(id: UInt(index))
             try configure(vcpu)
         } catch {
             machine.finish(.hostError("vCPU \(index) setup: \(error)"))
@@ -70,7 +68,7 @@ struct VCPUThread {
                 if !answer(outcome, from: BootDevices.requester(port: io.port)) { return }
             case .mmio(let access):
                 counts.mmio += 1
-                if !answer(machine.bus.handle(access, on: vcpu), from: "MMIO at \(hex(access.address))") { return }
+                if !answer(machine.bus.handle(access, on: vcpu), from: "MMIO at \(hex(access.address.rawValue))") { return }
             case .interrupted:
                 continue
             case .stopped:

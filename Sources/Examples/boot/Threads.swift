@@ -1,5 +1,6 @@
-// Just enough threading for one thread per vCPU, a watchdog and a stdin reader, on pthreads directly
-// (no Foundation): a lock with a condition variable, and `spawn`.
+// What the machine's threads wait with, on pthreads directly (no Foundation): a lock with a condition
+// variable, and a monotonic clock. The threads themselves are the runtime's (`VirtualMachine.spawnVCPU`,
+// `HostThread`).
 
 import Glibc
 
@@ -50,36 +51,4 @@ func monotonicNow() -> Double {
     var time = timespec()
     clock_gettime(CLOCK_MONOTONIC, &time)
     return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
-}
-
-/// A started thread; `join()` waits for it.
-struct SpawnedThread {
-    let handle: pthread_t
-
-    func join() { pthread_join(handle, nil) }
-}
-
-private final class ThreadBody {
-    let body: () -> Void
-    init(_ body: @escaping () -> Void) { self.body = body }
-}
-
-/// Starts `body` on a new thread (8 MiB stack is the default; vCPU loops need far less).
-func spawn(stackSize: Int = 256 * 1024, _ body: @escaping @Sendable () -> Void) -> SpawnedThread? {
-    var attributes = pthread_attr_t()
-    pthread_attr_init(&attributes)
-    defer { pthread_attr_destroy(&attributes) }
-    pthread_attr_setstacksize(&attributes, stackSize)
-    let box = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
-    var handle = pthread_t()
-    let result = pthread_create(&handle, &attributes, { argument in
-        let body = Unmanaged<ThreadBody>.fromOpaque(argument!).takeRetainedValue()
-        body.body()
-        return nil
-    }, box)
-    guard result == 0 else {
-        Unmanaged<ThreadBody>.fromOpaque(box).release()
-        return nil
-    }
-    return SpawnedThread(handle: handle)
 }

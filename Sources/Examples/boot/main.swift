@@ -121,7 +121,7 @@ do {
     let vm = try system.createVM()
     try? vm.setTSSAddress(0xFFFB_D000)  // Intel: three pages KVM needs for real mode; unused elsewhere
     try vm.createIRQChip()
-    try vm.createPIT2(flags: 1)  // KVM_PIT_SPEAKER_DUMMY: port 0x61 handled in the kernel too
+    try vm.createPIT2(options: .speakerDummy)  // port 0x61 handled in the kernel too
 
     let map = MemoryMap(ramSize: UInt64(options.memoryMiB) << 20)
     for (slot, range) in map.slots.enumerated() {

@@ -22,7 +22,8 @@
 //    echo every received byte upper-cased; on a carrier drop, say goodbye and report to DONE how many
 //    bytes it echoed. vCPU 1 meanwhile posts the Fibonacci numbers below 2^16 to the mailbox and
 //    reports to DONE how many the mailbox counted.
-// 4. Each vCPU is created on the thread that runs it (a VCPU is not Sendable; the VirtualMachine is).
+// 4. Each vCPU is created on the thread that runs it (a VCPU is not Sendable; the VirtualMachine is):
+//    `vm.spawnVCPU(id:)` starts the thread, creates the vCPU there and returns a handle to join.
 //    vCPU 1 is an application processor: with an in-kernel irqchip it would wait for INIT/SIPI, so it
 //    is set runnable directly (KVM_SET_MP_STATE).
 // 5. At the end the VMM checks what the mailbox got against the same numbers computed in Swift.
@@ -48,38 +49,16 @@ func writeOut(_ bytes: [UInt8]) {
 
 func say(_ line: String) { writeOut(Array((line + "\n").utf8)) }
 
-/// Starts `body` on a new POSIX thread (so that each vCPU has a thread of its own for its whole life).
-func startThread(_ body: @escaping @Sendable () -> Void) -> pthread_t {
-    final class Box {
-        let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-    }
-    var thread = pthread_t()
-    let box = Unmanaged.passRetained(Box(body)).toOpaque()
-    let result = pthread_create(&thread, nil, { argument in
-        Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue().body()
-        return nil
-    }, box)
-    precondition(result == 0, "pthread_create failed: \(result)")
-    return thread
-}
-
 /// The VM and its devices: what the vCPU threads share with the main thread.
 final class Machine: Sendable {
     let vm: VirtualMachine
     let serial: Serial16550A
     let mailbox = Mailbox()
-    /// Set by each vCPU thread when it ends, with its exit counts, or its error.
-    let outcomes = Mutex<[UInt: Result<[String: Int], VMMError>]>([:])
-    /// Each vCPU's stopper, for the main thread's timeout.
-    let stoppers = Mutex<[UInt: VCPUStopper]>([:])
 
     init(vm: VirtualMachine, serial: Serial16550A) {
         self.vm = vm
         self.serial = serial
     }
-
-    func finished(_ id: UInt) -> Bool { outcomes.withLock { $0[id] != nil } }
 }
 
 /// A count that several threads update.
@@ -91,14 +70,12 @@ struct VMMError: Error, CustomStringConvertible {
     var description: String
 }
 
-/// The body of a vCPU thread: create vCPU `id`, start it in real mode at `entry`, and serve its exits
-/// through `bus` until it reports DONE to the mailbox.
-func runVCPU(_ id: UInt, entry: UInt64, stackTop: UInt64, on machine: Machine, bus: MachineBus) {
+/// The body of a vCPU thread: start `vcpu` in real mode at `entry`, and serve its exits through `bus`
+/// until it reports DONE to the mailbox. Returns its exit counts.
+func runVCPU(_ vcpu: VCPU, entry: UInt64, stackTop: UInt64, on machine: Machine, bus: MachineBus) throws(VMMError) -> [String: Int] {
+    let id = vcpu.id
     var exits: [String: Int] = [:]
-    let outcome: Result<[String: Int], VMMError>
     do {
-        let vcpu = try machine.vm.createVCPU(id: id)
-        machine.stoppers.withLock { $0[id] = vcpu.stopper }
         if id != 0 { try vcpu.setMPState(.runnable) }
         var special = try vcpu.specialRegisters()
         for segment in [\KVMSRegs.cs, \.ds, \.es, \.ss] as [WritableKeyPath<KVMSRegs, KVMSegment>] {
@@ -135,21 +112,20 @@ func runVCPU(_ id: UInt, entry: UInt64, stackTop: UInt64, on machine: Machine, b
                 throw VMMError(description: "unexpected exit at rip \(rip): \(reason)")
             }
         }
-        outcome = .success(exits)
+        return exits
     } catch let error as VMMError {
-        outcome = .failure(error)
+        throw error
     } catch {
-        outcome = .failure(VMMError(description: "\(error)"))
+        throw VMMError(description: "\(error)")
     }
-    machine.outcomes.withLock { $0[id] = outcome }
 }
 
-/// Feeds stdin to the UART until stdin ends (or vCPU 0 is gone). Polls, so it never blocks for long,
-/// and hands bytes over only while the guest is ready for them.
-func pumpStandardInput(to machine: Machine) {
+/// Feeds stdin to the UART until stdin ends (or `running` turns false: vCPU 0 is gone). Polls, so it
+/// never blocks for long, and hands bytes over only while the guest is ready for them.
+func pumpStandardInput(to machine: Machine, while running: () -> Bool) {
     var pending: [UInt8] = []
     var ended = false
-    while !machine.finished(0) {
+    while running() {
         if !pending.isEmpty {
             if machine.serial.isReadyToReceive { pending.removeFirst(machine.serial.receive(pending)) }
             if !pending.isEmpty {
@@ -200,36 +176,36 @@ do {
 
     say("devices: vCPU 0 runs a UART echo (IRQ \(COM1.irq)), vCPU 1 posts to a mailbox at 0xD0000")
     let threads = [
-        startThread { runVCPU(0, entry: Layout.uartProgram, stackTop: Layout.uartStackTop, on: machine, bus: bus0) },
-        startThread { runVCPU(1, entry: Layout.workerProgram, stackTop: Layout.workerStackTop, on: machine, bus: bus1) },
+        try vm.spawnVCPU(id: 0) { vcpu throws(VMMError) in
+            try runVCPU(vcpu, entry: Layout.uartProgram, stackTop: Layout.uartStackTop, on: machine, bus: bus0)
+        },
+        try vm.spawnVCPU(id: 1) { vcpu throws(VMMError) in
+            try runVCPU(vcpu, entry: Layout.workerProgram, stackTop: Layout.workerStackTop, on: machine, bus: bus1)
+        },
     ]
 
-    pumpStandardInput(to: machine)
+    pumpStandardInput(to: machine, while: { !threads[0].isFinished })
     serial.setModemInputs([.clearToSend, .dataSetReady])  // carrier gone: the other end hung up
 
     // Give the guest 10 s to finish, then stop whatever still runs.
     var waited = 0
-    while !(machine.finished(0) && machine.finished(1)) && waited < 1000 {
+    while !threads.allSatisfy(\.isFinished) && waited < 1000 {
         usleep(10_000)
         waited += 1
     }
-    for (id, stopper) in machine.stoppers.withLock({ $0 }) where !machine.finished(id) { stopper.stop() }
-    for thread in threads { pthread_join(thread, nil) }
+    for thread in threads where !thread.isFinished { thread.stop() }
 
     // Report and check.
     var failed = false
-    let outcomes = machine.outcomes.withLock { $0 }
+    let outcomes = threads.map { thread in Result { () throws(VMMError) in try thread.join() } }
     let results = machine.mailbox.results
     for id in [UInt(0), 1] {
-        switch outcomes[id] {
+        switch outcomes[Int(id)] {
         case .success(let exits):
             let counts = exits.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
             say("vCPU \(id) done, result \(results[id].map(String.init) ?? "none"); exits: \(counts)")
         case .failure(let error):
             say("vCPU \(id) failed: \(error)")
-            failed = true
-        case nil:
-            say("vCPU \(id) did not finish")
             failed = true
         }
     }

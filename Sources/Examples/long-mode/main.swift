@@ -157,13 +157,13 @@ do {
             try printGuest(UInt8(truncatingIfNeeded: io.value))
         case .halt:
             times.record("halt (CPL0)", elapsed)   // and run it again: it goes on after its hlt
-        case .mmio(let access) where access.address == Layout.mmio + UInt64(Register.console) && access.isWrite:
+        case .mmio(let access) where access.address.rawValue == Layout.mmio + UInt64(Register.console) && access.isWrite:
             times.record("MMIO write (CPL3)", elapsed)
             try printGuest(UInt8(truncatingIfNeeded: access.value))
-        case .mmio(let access) where access.address == Layout.mmio + UInt64(Register.bound) && !access.isWrite:
+        case .mmio(let access) where access.address.rawValue == Layout.mmio + UInt64(Register.bound) && !access.isWrite:
             times.record("MMIO read (CPL3)", elapsed)
             vcpu.completeMMIORead(UInt64(bound))
-        case .mmio(let access) where access.address == Layout.mmio + UInt64(Register.result) && access.isWrite:
+        case .mmio(let access) where access.address.rawValue == Layout.mmio + UInt64(Register.result) && access.isWrite:
             // This run began right after the bound was read: it is the whole computation (and one exit).
             computeNanoseconds = elapsed
             result = access.value

@@ -66,7 +66,9 @@ extension VirtualMachine {
     public func enableDirtyRing(bytes: UInt32) throws(KVMRuntimeError) {
         let maximum = try require(.dirtyLogRing)
         guard bytes.nonzeroBitCount == 1, Int(bytes) <= maximum, Int(bytes) >= hostPageSize else {
-            throw .system(KVMError(operation: "KVM_ENABLE_CAP(KVM_CAP_DIRTY_LOG_RING, \(bytes))", errno: .invalidArgument))
+            throw .invalidArgument(
+                operation: "enableDirtyRing(bytes:)",
+                reason: "\(bytes) is not a power of two between the page size (\(hostPageSize)) and the kernel's maximum (\(maximum))")
         }
         try enableCapability(.dirtyLogRing, arguments: [UInt64(bytes)])
         dirtyRingBytes.store(Int(bytes), ordering: .sequentiallyConsistent)
@@ -85,7 +87,7 @@ extension VCPU {
     public func dirtyRing() throws(KVMRuntimeError) -> DirtyRing {
         let bytes = vm.dirtyRingBytes.load(ordering: .sequentiallyConsistent)
         guard bytes > 0 else {
-            throw .capabilityMissing(rawValue: KVMCapability.dirtyLogRing.rawValue, name: "KVM_CAP_DIRTY_LOG_RING (not enabled on this VM)")
+            throw .notEnabled(capability: .dirtyLogRing, operation: "dirtyRing()")
         }
         return try DirtyRing(vcpu: self, byteCount: bytes)
     }

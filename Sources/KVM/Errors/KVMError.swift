@@ -1,26 +1,24 @@
 import Glibc
+import KVMBindings
 import SystemPackage
 
-/// A failed system call or KVM `ioctl`, with the `errno` the kernel returned.
+/// A failed system call or KVM `ioctl`: which one, and the `errno` the kernel returned.
 ///
-/// `KVMError` is the one error type for "the kernel said no". It names the operation that
-/// failed (an ioctl such as `"KVM_CREATE_VM"`, or a system call such as `"mmap"`) and the
-/// ``errno`` value, so that callers can match on the cause:
-///
-/// ```swift
-/// throw KVMError(ioctl: "KVM_RUN", errno: .interrupted)
-///
-/// do { try vcpu.run() } catch let error where error.errno == .interrupted { ... }
-/// ```
-///
-/// Conditions that have a meaning of their own for a VMM (no `/dev/kvm`, a missing
-/// capability, a wrong API version) are described by ``KVMRuntimeError`` instead.
+/// `KVMError` holds the facts of "the kernel said no". It names the operation that failed (an
+/// ioctl such as `"KVM_CREATE_VM"` together with its request number, or a system call such as
+/// `"mmap"`) and the ``errno`` value. The runtime throws it wrapped in
+/// ``KVMRuntimeError/system(_:)``, whose ``KVMRuntimeError/errno`` and
+/// ``KVMRuntimeError/operation`` read through to it.
 public struct KVMError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The error number the kernel (or libc) reported.
     public var errno: Errno
 
-    /// The operation that failed: an ioctl name (`"KVM_RUN"`) or a system call (`"mmap"`).
+    /// The operation that failed: an ioctl's C name (`"KVM_RUN"`) or a system call (`"mmap"`).
     public var operation: String
+
+    /// For a failed ioctl, its full request number (as `KVMIoctl.<name>.request` has it); `nil` for
+    /// other system calls.
+    public var request: UInt?
 
     /// Creates an error for a failed system call or library operation.
     ///
@@ -30,15 +28,27 @@ public struct KVMError: Error, Sendable, Hashable, CustomStringConvertible {
     public init(operation: String, errno: Errno) {
         self.operation = operation
         self.errno = errno
+        self.request = nil
     }
 
-    /// Creates an error for a failed `ioctl`.
+    /// Creates an error for a failed `ioctl`, naming it and keeping its request number.
     ///
     /// - Parameters:
-    ///   - ioctl: The request's name, such as `"KVM_RUN"` or `"KVM_SET_USER_MEMORY_REGION"`.
+    ///   - ioctl: The request, such as `KVMIoctl.run` or `KVMIoctl.setSRegs`.
     ///   - errno: The error number the ioctl reported.
-    public init(ioctl: String, errno: Errno) {
-        self.init(operation: ioctl, errno: errno)
+    public init(ioctl: some KVMIoctlDescriptor, errno: Errno) {
+        self.operation = ioctl.name
+        self.errno = errno
+        self.request = ioctl.request
+    }
+
+    /// The same facts as a failed ioctl of the bindings (`KVMIoctlError`): name, request number, errno.
+    ///
+    /// - Parameter error: What a typed ioctl wrapper of `KVMBindings` threw.
+    public init(_ error: KVMIoctlError) {
+        self.operation = error.ioctl
+        self.errno = error.errno
+        self.request = error.request
     }
 
     /// Creates an error from the calling thread's current C `errno`.
@@ -52,12 +62,12 @@ public struct KVMError: Error, Sendable, Hashable, CustomStringConvertible {
         KVMError(operation: operation, errno: Errno(rawValue: Glibc.errno))
     }
 
-    /// Whether the operation was interrupted by a signal (`EINTR`), as `KVM_RUN` is when a
-    /// vCPU thread is kicked.
+    /// Whether the operation was interrupted by a signal (`EINTR`).
     public var isInterrupted: Bool { errno == .interrupted }
 
-    /// A message such as `KVM_RUN failed: Interrupted system call (errno 4)`.
+    /// A message such as `KVM_SET_SREGS (0x4138ae84) failed: Invalid argument (errno 22)`.
     public var description: String {
-        "\(operation) failed: \(errno.description) (errno \(errno.rawValue))"
+        let name = request.map { "\(operation) (0x\(String($0, radix: 16)))" } ?? operation
+        return "\(name) failed: \(errno.description) (errno \(errno.rawValue))"
     }
 }

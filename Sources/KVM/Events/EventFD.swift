@@ -1,3 +1,4 @@
+import CKVMShims
 import Glibc
 import SystemPackage
 
@@ -43,17 +44,15 @@ public final class EventFD: Sendable {
     /// - Parameters:
     ///   - initialValue: The counter's starting value.
     ///   - options: Creation flags in addition to `EFD_CLOEXEC`.
-    /// - Throws: ``KVMError`` with operation `"eventfd"`, such as `EMFILE` when out of
-    ///   descriptors.
-    public init(initialValue: UInt32 = 0, options: Options = []) throws(KVMError) {
-        guard let create = eventfdFunction else {
-            throw KVMError(operation: "eventfd", errno: .noFunction)
-        }
-        // `create` is glibc's `int eventfd(unsigned int, int)` (see eventfdFunction); it takes
-        // two integers and touches no memory of ours. EFD_CLOEXEC has the value of O_CLOEXEC.
-        let descriptor = create(initialValue, options.rawValue | O_CLOEXEC)
+    /// - Throws: ``KVMRuntimeError/system(_:)`` with operation `"eventfd"`, such as `EMFILE` when
+    ///   out of descriptors.
+    public init(initialValue: UInt32 = 0, options: Options = []) throws(KVMRuntimeError) {
+        // glibc's eventfd, called directly (linked like any libc function, so it works in a fully
+        // static executable); it takes two integers and touches no memory of ours. EFD_CLOEXEC has
+        // the value of O_CLOEXEC.
+        let descriptor = ckvm_eventfd(initialValue, options.rawValue | O_CLOEXEC)
         guard descriptor >= 0 else {
-            throw KVMError.fromCurrentErrno(operation: "eventfd")
+            throw .system(KVMError.fromCurrentErrno(operation: "eventfd"))
         }
         self.rawValue = descriptor
     }
@@ -73,9 +72,10 @@ public final class EventFD: Sendable {
     /// Retries if interrupted by a signal.
     ///
     /// - Parameter value: The amount to add; at most ``maximumValue``.
-    /// - Throws: ``KVMError`` with operation `"eventfd_write"`: `EINVAL` if `value` is
-    ///   `UInt64.max`, `EAGAIN` if the counter would overflow and the eventfd is non-blocking.
-    public func write(_ value: UInt64 = 1) throws(KVMError) {
+    /// - Throws: ``KVMRuntimeError/system(_:)`` with operation `"eventfd_write"`: `EINVAL` if
+    ///   `value` is `UInt64.max`, `EAGAIN` if the counter would overflow and the eventfd is
+    ///   non-blocking.
+    public func write(_ value: UInt64 = 1) throws(KVMRuntimeError) {
         var value = value
         while true {
             // SAFETY: writes the 8 bytes of a local UInt64, the exact size eventfd requires.
@@ -83,7 +83,10 @@ public final class EventFD: Sendable {
             if written == MemoryLayout<UInt64>.size { return }
             let error = KVMError.fromCurrentErrno(operation: "eventfd_write")
             if written < 0, error.errno == .interrupted { continue }
-            throw written < 0 ? error : KVMError(operation: "eventfd_write", errno: .ioError)
+            guard written < 0 else {
+                throw .unexpectedResult(operation: "eventfd_write", reason: "wrote \(written) of 8 bytes")
+            }
+            throw .system(error)
         }
     }
 
@@ -93,9 +96,9 @@ public final class EventFD: Sendable {
     /// Retries if interrupted by a signal.
     ///
     /// - Returns: The counter's value (at least 1).
-    /// - Throws: ``KVMError`` with operation `"eventfd_read"`; `EAGAIN` if the eventfd is
-    ///   non-blocking and the counter is zero.
-    public func read() throws(KVMError) -> UInt64 {
+    /// - Throws: ``KVMRuntimeError/system(_:)`` with operation `"eventfd_read"`; `EAGAIN` if the
+    ///   eventfd is non-blocking and the counter is zero.
+    public func read() throws(KVMRuntimeError) -> UInt64 {
         var value: UInt64 = 0
         while true {
             // SAFETY: reads at most 8 bytes into a local UInt64, the exact size eventfd returns.
@@ -103,15 +106,19 @@ public final class EventFD: Sendable {
             if count == MemoryLayout<UInt64>.size { return value }
             let error = KVMError.fromCurrentErrno(operation: "eventfd_read")
             if count < 0, error.errno == .interrupted { continue }
-            throw count < 0 ? error : KVMError(operation: "eventfd_read", errno: .ioError)
+            guard count < 0 else {
+                throw .unexpectedResult(operation: "eventfd_read", reason: "read \(count) of 8 bytes")
+            }
+            throw .system(error)
         }
     }
 
     /// Reads the counter if it is non-zero, without blocking. Meant for non-blocking eventfds.
     ///
     /// - Returns: The value ``read()`` would return, or `nil` if the counter is zero.
-    /// - Throws: ``KVMError`` with operation `"eventfd_read"` for errors other than `EAGAIN`.
-    public func tryRead() throws(KVMError) -> UInt64? {
+    /// - Throws: ``KVMRuntimeError/system(_:)`` with operation `"eventfd_read"` for errors other
+    ///   than `EAGAIN`.
+    public func tryRead() throws(KVMRuntimeError) -> UInt64? {
         do {
             return try read()
         } catch where error.errno == .resourceTemporarilyUnavailable || error.errno == .wouldBlock {
@@ -119,16 +126,3 @@ public final class EventFD: Sendable {
         }
     }
 }
-
-/// glibc's `eventfd(3)` wrapper, looked up at run time.
-///
-/// Swift's `Glibc` module does not include `<sys/eventfd.h>`, and this target has no C shim,
-/// so the function is found with `dlsym`. `eventfd` has been exported by glibc (with this
-/// signature, `int eventfd(unsigned int initval, int flags)`) since 2.7.
-private let eventfdFunction: (@convention(c) (UInt32, Int32) -> Int32)? = {
-    // SAFETY: dlsym with a null handle (RTLD_DEFAULT) only looks a name up.
-    guard let symbol = unsafe dlsym(nil, "eventfd") else { return nil }
-    // SAFETY: the symbol is glibc's eventfd, a C function with exactly this signature; a
-    // C function pointer has the same representation as the data pointer dlsym returns.
-    return unsafe unsafeBitCast(symbol, to: (@convention(c) (UInt32, Int32) -> Int32).self)
-}()

@@ -129,7 +129,7 @@ public struct GuestMemory: Sendable {
     /// Checks that `length` bytes from `address` are all backed by contiguous regions.
     ///
     /// - Returns: The index of the region holding the first byte, or `nil` for an empty range.
-    private func validateRange(
+    func validateRange(
         at address: GuestAddress, length: Int
     ) throws(GuestMemoryError) -> Int? {
         guard length >= 0 else { throw .negativeLength(length) }
@@ -165,7 +165,7 @@ public struct GuestMemory: Sendable {
     ///
     /// `body` receives the host address of each piece, the piece's offset within the range,
     /// and its length; the pieces cover the range in order.
-    private func forEachPiece(
+    func forEachPiece(
         startingIn first: Int, at address: GuestAddress, length: Int,
         _ body: (_ host: UnsafeMutableRawPointer, _ rangeOffset: Int, _ count: Int) -> Void
     ) {

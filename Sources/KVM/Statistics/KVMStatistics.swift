@@ -101,7 +101,7 @@ public final class KVMStatistics: Sendable {
                 throw .system(KVMError.fromCurrentErrno(operation: "pread(stats fd)"))
             }
             if result == 0 {
-                throw .system(KVMError(operation: "pread(stats fd): short read", errno: .ioError))
+                throw .unexpectedResult(operation: "pread(stats fd)", reason: "end of data after \(offset + done) bytes, \(offset + count) expected")
             }
             done += result
         }

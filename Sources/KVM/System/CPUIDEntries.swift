@@ -1,3 +1,4 @@
+#if arch(x86_64)
 import KVMBindings
 
 /// A list of CPUID leaves (`struct kvm_cpuid2` and its entries), as `KVM_GET_SUPPORTED_CPUID` returns
@@ -40,3 +41,4 @@ public struct CPUIDEntries: Sendable, RandomAccessCollection, MutableCollection 
         }
     }
 }
+#endif

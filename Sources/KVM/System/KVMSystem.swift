@@ -52,11 +52,12 @@ public final class KVMSystem: Sendable {
     public func require(_ capability: KVMCapability) throws(KVMRuntimeError) -> Int {
         let value = try checkExtension(capability)
         guard value > 0 else {
-            throw .capabilityMissing(rawValue: capability.rawValue, name: capability.cName ?? capability.description)
+            throw .missing(capability)
         }
         return value
     }
 
+    #if arch(x86_64)
     /// `KVM_GET_SUPPORTED_CPUID`: the CPUID leaves KVM can expose to a guest on this host.
     public func supportedCPUID() throws(KVMRuntimeError) -> CPUIDEntries {
         try CPUIDEntries.fetch(name: "KVM_GET_SUPPORTED_CPUID") { (buffer) throws(KVMIoctlError) in
@@ -90,8 +91,10 @@ public final class KVMSystem: Sendable {
         let count = try ioctlCall { () throws(KVMIoctlError) in try fileDescriptor.getMSRs(&list.buffer) }
         return Array(list.buffer.elements.prefix(Int(count)))
     }
+    #endif
 
-    /// `KVM_CREATE_VM`: a new VM. `machineType` is 0 for the default x86 VM.
+    /// `KVM_CREATE_VM`: a new VM. `machineType` is 0 for the default VM (on x86, `KVM_X86_DEFAULT_VM`;
+    /// on arm64, the IPA size in bits 0-7, 0 meaning 40 bits).
     public func createVM(machineType: UInt = 0) throws(KVMRuntimeError) -> VirtualMachine {
         let fd = try ioctlCall { () throws(KVMIoctlError) in try fileDescriptor.createVM(machineType) }
         return VirtualMachine(system: self, fileDescriptor: fd)

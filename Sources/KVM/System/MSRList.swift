@@ -1,3 +1,4 @@
+#if arch(x86_64)
 import KVMBindings
 
 /// `struct kvm_msrs` with its entries, for `KVM_GET_MSRS` / `KVM_SET_MSRS`.
@@ -39,3 +40,4 @@ enum MSRIndexList {
         return list.elements
     }
 }
+#endif

@@ -70,30 +70,33 @@ public struct KickSignal: RawRepresentable, Hashable, Sendable, CustomStringConv
     /// Safe to call any number of times from any thread: the first call for a given signal
     /// installs the handler and later calls do nothing.
     ///
-    /// - Throws: ``KVMError`` with operation `"sigaction"`: `EBUSY` if a handler that is not
+    /// - Throws: ``KVMRuntimeError/invalidArgument(operation:reason:)`` if a handler that is not
     ///   this runtime's is already installed for the signal (the process uses it for something
-    ///   else; choose another offset), or the error `sigaction` reported.
-    public func installHandler() throws(KVMError) {
+    ///   else; choose another offset), or ``KVMRuntimeError/system(_:)`` with the error
+    ///   `sigaction` reported.
+    public func installHandler() throws(KVMRuntimeError) {
         let signal = rawValue
-        try installedKickSignals.withLock { (installed: inout Set<Int32>) throws(KVMError) in
+        try installedKickSignals.withLock { (installed: inout Set<Int32>) throws(KVMRuntimeError) in
             if installed.contains(signal) { return }
             var previous = sigaction()
             // SAFETY: sigaction with a null new action only reads the current one into a
             // properly initialized local struct.
             guard unsafe sigaction(signal, nil, &previous) == 0 else {
-                throw KVMError.fromCurrentErrno(operation: "sigaction")
+                throw .system(KVMError.fromCurrentErrno(operation: "sigaction"))
             }
             let previousBits = handlerBits(previous)
             // 0 is SIG_DFL and 1 is SIG_IGN: nobody is using the signal.
             guard previousBits <= 1 || previousBits == handlerBits(Self.noOpAction()) else {
-                throw KVMError(operation: "sigaction", errno: .resourceBusy)
+                throw .invalidArgument(
+                    operation: "KickSignal.installHandler()",
+                    reason: "\(self) already has a handler that is not this runtime's (choose another offset)")
             }
             var action = Self.noOpAction()
             // SAFETY: installs a handler that touches no state (so it is async-signal-safe) for
             // a signal this process does not otherwise use (checked above); `action` is a fully
             // initialized local.
             guard unsafe sigaction(signal, &action, nil) == 0 else {
-                throw KVMError.fromCurrentErrno(operation: "sigaction")
+                throw .system(KVMError.fromCurrentErrno(operation: "sigaction"))
             }
             installed.insert(signal)
         }
@@ -116,42 +119,6 @@ public struct KickSignal: RawRepresentable, Hashable, Sendable, CustomStringConv
         // SAFETY: sigemptyset initializes the mask field of a local struct in place.
         _ = unsafe sigemptyset(&action.sa_mask)
         return action
-    }
-
-    // MARK: Thread signal mask
-
-    /// Makes sure the calling thread does not block this signal, so that a kick interrupts it.
-    ///
-    /// - Returns: Whether the signal was blocked before the call (pass it to
-    ///   ``restoreMask(wasBlocked:)`` to undo the change).
-    /// - Throws: ``KVMError`` with operation `"pthread_sigmask"`.
-    public func unblockInCurrentThread() throws(KVMError) -> Bool {
-        var set = sigset_t()
-        var previous = sigset_t()
-        // SAFETY: sigemptyset/sigaddset initialize and modify a local sigset_t; pthread_sigmask
-        // reads `set` and writes the previous mask into the local `previous`.
-        unsafe sigemptyset(&set)
-        unsafe sigaddset(&set, rawValue)
-        let result = unsafe pthread_sigmask(SIG_UNBLOCK, &set, &previous)
-        guard result == 0 else {
-            throw KVMError(operation: "pthread_sigmask", errno: .init(rawValue: result))
-        }
-        // SAFETY: `previous` was filled in by pthread_sigmask.
-        return unsafe sigismember(&previous, rawValue) == 1
-    }
-
-    /// Blocks the signal again in the calling thread if it was blocked before
-    /// ``unblockInCurrentThread()``.
-    ///
-    /// - Parameter wasBlocked: What ``unblockInCurrentThread()`` returned.
-    public func restoreMask(wasBlocked: Bool) {
-        guard wasBlocked else { return }
-        var set = sigset_t()
-        // SAFETY: as in unblockInCurrentThread, on local sigsets. Blocking a signal cannot fail
-        // for a valid signal number, so the result is ignored.
-        unsafe sigemptyset(&set)
-        unsafe sigaddset(&set, rawValue)
-        _ = unsafe pthread_sigmask(SIG_BLOCK, &set, nil)
     }
 }
 

@@ -1,6 +1,31 @@
 import KVMBindings
 
-/// Register and CPU state: each pair issues the named `KVM_GET_*` / `KVM_SET_*` ioctl.
+/// Architecture-independent vCPU state.
+extension VCPU {
+    /// `KVM_GET_MP_STATE` (needs `KVM_CAP_MP_STATE`).
+    public func mpState() throws(KVMRuntimeError) -> KVMMultiprocessingState {
+        KVMMultiprocessingState(rawValue: try ioctlCall { () throws(KVMIoctlError) in try fileDescriptor.getMPState() }.mpState)
+    }
+
+    /// `KVM_SET_MP_STATE` (needs `KVM_CAP_MP_STATE`).
+    public func setMPState(_ state: KVMMultiprocessingState) throws(KVMRuntimeError) {
+        var value = KVMMPState()
+        value.mpState = state.rawValue
+        try ioctlCall { () throws(KVMIoctlError) in try fileDescriptor.setMPState(value) }
+    }
+
+    /// `KVM_ENABLE_CAP` on the vCPU.
+    @discardableResult
+    public func enableCapability(_ capability: KVMCapability, flags: UInt32 = 0, arguments: [UInt64] = [])
+        throws(KVMRuntimeError) -> Int
+    {
+        let request = KVMEnableCap(capability, flags: flags, arguments: arguments)
+        return Int(try ioctlCall { () throws(KVMIoctlError) in try fileDescriptor.enableCap(request) })
+    }
+}
+
+#if arch(x86_64)
+/// x86 register and CPU state: each pair issues the named `KVM_GET_*` / `KVM_SET_*` ioctl.
 extension VCPU {
     /// `KVM_GET_REGS`: general-purpose registers, RIP and RFLAGS.
     public func registers() throws(KVMRuntimeError) -> KVMRegs {
@@ -44,7 +69,10 @@ extension VCPU {
         let list = MSRList(entries: entries)
         let count = try ioctlCall { () throws(KVMIoctlError) in try fileDescriptor.setMSRs(list.buffer) }
         guard Int(count) == entries.count else {
-            throw .system(KVMError(operation: "KVM_SET_MSRS (MSR 0x\(String(entries[Int(count)].index, radix: 16)))", errno: .invalidArgument))
+            guard count >= 0, Int(count) < entries.count else {
+                throw .unexpectedResult(operation: "KVM_SET_MSRS", reason: "set \(count) of \(entries.count) MSRs")
+            }
+            throw .rejectedMSR(index: entries[Int(count)].index)
         }
     }
 
@@ -68,18 +96,6 @@ extension VCPU {
     /// `KVM_SET_LAPIC`.
     public func setLAPIC(_ state: KVMLAPICState) throws(KVMRuntimeError) {
         try ioctlCall { () throws(KVMIoctlError) in try fileDescriptor.setLAPIC(state) }
-    }
-
-    /// `KVM_GET_MP_STATE` (needs `KVM_CAP_MP_STATE`).
-    public func mpState() throws(KVMRuntimeError) -> KVMMultiprocessingState {
-        KVMMultiprocessingState(rawValue: try ioctlCall { () throws(KVMIoctlError) in try fileDescriptor.getMPState() }.mpState)
-    }
-
-    /// `KVM_SET_MP_STATE` (needs `KVM_CAP_MP_STATE`).
-    public func setMPState(_ state: KVMMultiprocessingState) throws(KVMRuntimeError) {
-        var value = KVMMPState()
-        value.mpState = state.rawValue
-        try ioctlCall { () throws(KVMIoctlError) in try fileDescriptor.setMPState(value) }
     }
 
     /// `KVM_GET_VCPU_EVENTS` (needs `KVM_CAP_VCPU_EVENTS`): pending exceptions, interrupts, NMIs, SMIs.
@@ -151,12 +167,6 @@ extension VCPU {
         try ioctlCall { () throws(KVMIoctlError) in try fileDescriptor.interrupt(interrupt) }
     }
 
-    /// `KVM_ENABLE_CAP` on the vCPU.
-    @discardableResult
-    public func enableCapability(_ capability: KVMCapability, flags: UInt32 = 0, arguments: [UInt64] = [])
-        throws(KVMRuntimeError) -> Int
-    {
-        let request = KVMEnableCap(capability, flags: flags, arguments: arguments)
-        return Int(try ioctlCall { () throws(KVMIoctlError) in try fileDescriptor.enableCap(request) })
-    }
+
 }
+#endif

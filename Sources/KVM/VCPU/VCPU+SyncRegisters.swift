@@ -1,3 +1,4 @@
+#if arch(x86_64)
 import KVMBindings
 
 /// Sync regs (`KVM_CAP_SYNC_REGS`): KVM copies registers into `kvm_run.s.regs` on every exit and takes
@@ -52,3 +53,4 @@ extension VCPU {
         runPage.storeBytes(of: current | dirty.rawValue, toByteOffset: Self.dirtyRegsOffset, as: UInt64.self)
     }
 }
+#endif

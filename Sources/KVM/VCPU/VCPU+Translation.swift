@@ -3,7 +3,7 @@ import KVMBindings
 /// Where a guest-virtual address lands under a vCPU's current paging (`KVM_TRANSLATE`).
 public struct AddressTranslation: Sendable, Hashable {
     /// The guest-physical address.
-    public let physicalAddress: UInt64
+    public let physicalAddress: GuestAddress
     /// `kvm_translation.writeable` as the kernel reports it. x86 KVM sets it to true whatever the
     /// page tables say (only `valid` and the address come from the walk); walk the tables to know.
     public let isWritable: Bool
@@ -23,6 +23,6 @@ extension VCPU {
         try ioctlCall { () throws(KVMIoctlError) in try fileDescriptor.translate(&request) }
         guard request.valid != 0 else { return nil }
         return AddressTranslation(
-            physicalAddress: request.physicalAddress, isWritable: request.writeable != 0, isUserAccessible: request.usermode != 0)
+            physicalAddress: GuestAddress(request.physicalAddress), isWritable: request.writeable != 0, isUserAccessible: request.usermode != 0)
     }
 }

@@ -1,3 +1,4 @@
+#if arch(x86_64)
 import KVMBindings
 
 /// The XSAVE image of a vCPU (`struct kvm_xsave`): the 512-byte legacy region (x87, MXCSR, XMM), the
@@ -50,3 +51,4 @@ extension VCPU {
         try ioctlCall { () throws(KVMIoctlError) in try fileDescriptor.setXSave(area.storage) }
     }
 }
+#endif

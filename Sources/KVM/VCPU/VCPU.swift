@@ -34,7 +34,8 @@ public final class VCPU {
         rawFileDescriptor = fileDescriptor.rawValue
         runSize = vm.system.vcpuMmapSize
         guard runSize >= MemoryLayout<KVMRun>.size else {
-            throw .system(KVMError(operation: "KVM_GET_VCPU_MMAP_SIZE", errno: .invalidArgument))
+            throw .unexpectedResult(
+                operation: "KVM_GET_VCPU_MMAP_SIZE", reason: "\(runSize) bytes, less than struct kvm_run's \(MemoryLayout<KVMRun>.size)")
         }
         lastWordOffset = UInt64(runSize - 4)  // KVMRun is far larger than 4 bytes
         // SAFETY: maps the vCPU fd's `kvm_run` area as the kernel documents (shared, read-write, offset 0,
@@ -49,7 +50,7 @@ public final class VCPU {
             try signal.installHandler()
         } catch {
             munmap(runPage, runSize)
-            throw .system(error)
+            throw error
         }
     }
 
@@ -104,7 +105,7 @@ public final class VCPU {
         let error = Errno(rawValue: errno)
         stopper.detach()
         guard error == .interrupted || error == .resourceTemporarilyUnavailable else {
-            throw KVMRuntimeError(KVMIoctlError(ioctl: KVMIoctl.run.name, request: KVMIoctl.run.request, errno: error))
+            throw .system(KVMError(ioctl: KVMIoctl.run, errno: error))
         }
         if stopper.takeRequest() { return .stopped }
         stopper.drainPendingSignal()
@@ -193,7 +194,7 @@ public final class VCPU {
             let word = withUnsafeBytes(of: mmio.data) { $0.loadUnaligned(as: UInt64.self) }
             value = length == 8 ? word : word & ((1 << UInt64(length * 8)) - 1)
         }
-        return MMIOAccess(address: mmio.physAddr, length: UInt8(length), isWrite: mmio.isWrite != 0, value: value)
+        return MMIOAccess(address: GuestAddress(mmio.physAddr), length: UInt8(length), isWrite: mmio.isWrite != 0, value: value)
     }
 
     @inline(never) @usableFromInline
@@ -255,7 +256,7 @@ public final class VCPU {
         case .loongarchIOCSR: return .loongArchIOCSR(exitData(KVMRun.Exit.IOCSRIO.self))
         case .memoryFault:
             let fault = exitData(KVMRun.Exit.MemoryFault.self)
-            return .memoryFault(flags: fault.flags, address: fault.gpa, size: fault.size)
+            return .memoryFault(flags: fault.flags, address: GuestAddress(fault.gpa), size: fault.size)
         default: return .other(reason)
         }
     }

@@ -86,8 +86,9 @@ public enum VCPUExit: Sendable {
     case notify(flags: UInt32)
     /// `KVM_EXIT_LOONGARCH_IOCSR`.
     indirect case loongArchIOCSR(KVMRun.Exit.IOCSRIO)
-    /// `KVM_EXIT_MEMORY_FAULT`.
-    indirect case memoryFault(flags: UInt64, address: UInt64, size: UInt64)
+    /// `KVM_EXIT_MEMORY_FAULT`: the guest accessed `size` bytes at `address` that KVM could not
+    /// resolve (private/shared conversion, guest_memfd).
+    indirect case memoryFault(flags: UInt64, address: GuestAddress, size: UInt64)
     /// A reason this version of the bindings does not know.
     case other(KVMExitReason)
 }
@@ -121,7 +122,8 @@ public struct PortIO: Sendable, Hashable {
 
 /// An MMIO exit (`kvm_run.mmio`).
 public struct MMIOAccess: Sendable, Hashable {
-    public let address: UInt64
+    /// The guest-physical address accessed.
+    public let address: GuestAddress
     /// For writes: the bytes written, little-endian, zero-extended. For reads: 0.
     public let value: UInt64
     private let byteLength: UInt8
@@ -131,7 +133,7 @@ public struct MMIOAccess: Sendable, Hashable {
     public var length: Int { Int(byteLength) }
 
     @usableFromInline
-    init(address: UInt64, length: UInt8, isWrite: Bool, value: UInt64) {
+    init(address: GuestAddress, length: UInt8, isWrite: Bool, value: UInt64) {
         self.address = address
         self.value = value
         byteLength = length

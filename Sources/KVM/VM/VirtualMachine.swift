@@ -41,7 +41,7 @@ public final class VirtualMachine: Sendable {
     public func require(_ capability: KVMCapability) throws(KVMRuntimeError) -> Int {
         let value = try checkExtension(capability)
         guard value > 0 else {
-            throw .capabilityMissing(rawValue: capability.rawValue, name: capability.cName ?? capability.description)
+            throw .missing(capability)
         }
         return value
     }
@@ -51,18 +51,15 @@ public final class VirtualMachine: Sendable {
     /// A snapshot of the guest memory table: every region this VM maps.
     public var memory: GuestMemory { memoryTable.withLock { $0 } }
 
-    /// Allocates `size` bytes of anonymous memory and maps them at `guestAddress` in `slot`
+    /// Allocates `size` bytes of host memory as `backing` says (anonymous by default; memfd,
+    /// hugetlbfs, transparent huge pages, populated) and maps them at `guestAddress` in `slot`
     /// (`KVM_SET_USER_MEMORY_REGION`).
     @discardableResult
     public func mapMemory(
-        slot: UInt32, at guestAddress: GuestAddress, size: Int, flags: GuestMemoryRegion.Flags = []
+        slot: UInt32, at guestAddress: GuestAddress, size: Int, flags: GuestMemoryRegion.Flags = [],
+        backing: MemoryBacking = .anonymous
     ) throws(KVMRuntimeError) -> GuestMemoryRegion {
-        let mapping: MemoryMapping
-        do {
-            mapping = try MemoryMapping(byteCount: size)
-        } catch {
-            throw .system(error)
-        }
+        let mapping = try MemoryMapping(byteCount: size, backing: backing)
         let region: GuestMemoryRegion
         do {
             region = try GuestMemoryRegion(slot: slot, guestBase: guestAddress, mapping: mapping, flags: flags)
@@ -173,6 +170,7 @@ public final class VirtualMachine: Sendable {
 
     // MARK: x86 platform setup
 
+    #if arch(x86_64)
     /// `KVM_SET_TSS_ADDR`: three pages of guest-physical space KVM uses on Intel for real mode.
     public func setTSSAddress(_ address: GuestAddress) throws(KVMRuntimeError) {
         try ioctlCall { () throws(KVMIoctlError) in try fileDescriptor.setTSSAddr(UInt(address.rawValue)) }
@@ -184,18 +182,27 @@ public final class VirtualMachine: Sendable {
         try ioctlCall { () throws(KVMIoctlError) in try fileDescriptor.setIdentityMapAddr(address.rawValue) }
     }
 
-    /// `KVM_CREATE_IRQCHIP`: the in-kernel PIC, IOAPIC and local APICs (needs `KVM_CAP_IRQCHIP`).
+    /// `KVM_CREATE_PIT2`: the in-kernel i8254 timer (needs `KVM_CAP_PIT2`).
+    public func createPIT2(options: PITOptions = []) throws(KVMRuntimeError) {
+        try require(.pit2)
+        var config = KVMPITConfig()
+        config.flags = options.rawValue
+        try ioctlCall { () throws(KVMIoctlError) in try fileDescriptor.createPIT2(config) }
+    }
+
+    @available(*, deprecated, renamed: "createPIT2(options:)")
+    public func createPIT2(flags: UInt32) throws(KVMRuntimeError) {
+        try createPIT2(options: PITOptions(rawValue: flags))
+    }
+    #endif
+
+    // MARK: Interrupts
+
+    /// `KVM_CREATE_IRQCHIP`: the in-kernel interrupt controllers (needs `KVM_CAP_IRQCHIP`): on x86 the
+    /// PIC, IOAPIC and local APICs.
     public func createIRQChip() throws(KVMRuntimeError) {
         try require(.irqchip)
         try ioctlCall { () throws(KVMIoctlError) in try fileDescriptor.createIRQChip() }
-    }
-
-    /// `KVM_CREATE_PIT2`: the in-kernel i8254 timer (needs `KVM_CAP_PIT2`).
-    public func createPIT2(flags: UInt32 = 0) throws(KVMRuntimeError) {
-        try require(.pit2)
-        var config = KVMPITConfig()
-        config.flags = flags
-        try ioctlCall { () throws(KVMIoctlError) in try fileDescriptor.createPIT2(config) }
     }
 
     /// `KVM_IRQ_LINE`: raises or lowers a GSI of the in-kernel irqchip.
@@ -206,17 +213,20 @@ public final class VirtualMachine: Sendable {
         try ioctlCall { () throws(KVMIoctlError) in try fileDescriptor.irqLine(line) }
     }
 
-    /// `KVM_SIGNAL_MSI` (needs `KVM_CAP_SIGNAL_MSI`): injects a message-signalled interrupt.
+    /// `KVM_SIGNAL_MSI` (needs `KVM_CAP_SIGNAL_MSI`): injects a message-signalled interrupt, a write
+    /// of `data` to `address`. A `deviceID` sets `KVM_MSI_VALID_DEVID` (needed by the arm64 ITS).
     /// Returns 1 when delivered, 0 when the guest blocked it.
     @discardableResult
-    public func signalMSI(address: UInt64, data: UInt32, flags: UInt32 = 0, deviceID: UInt32 = 0) throws(KVMRuntimeError) -> Int {
+    public func signalMSI(address: GuestAddress, data: UInt32, deviceID: UInt32? = nil) throws(KVMRuntimeError) -> Int {
         try require(.signalMSI)
         var msi = KVMMSI()
-        msi.addressLo = UInt32(truncatingIfNeeded: address)
-        msi.addressHi = UInt32(truncatingIfNeeded: address >> 32)
+        msi.addressLo = UInt32(truncatingIfNeeded: address.rawValue)
+        msi.addressHi = UInt32(truncatingIfNeeded: address.rawValue >> 32)
         msi.data = data
-        msi.flags = flags
-        msi.devid = deviceID
+        if let deviceID {
+            msi.flags = KVMConstants.msiValidDevid
+            msi.devid = deviceID
+        }
         return Int(try ioctlCall { () throws(KVMIoctlError) in try fileDescriptor.signalMSI(msi) })
     }
 
@@ -246,31 +256,33 @@ public final class VirtualMachine: Sendable {
         try ioctlCall { () throws(KVMIoctlError) in try fileDescriptor.setClock(clock) }
     }
 
-    /// `KVM_REGISTER_COALESCED_MMIO` (needs `KVM_CAP_COALESCED_MMIO`): writes to the zone are queued in
-    /// the coalesced ring instead of exiting. `pio` selects port I/O (needs `KVM_CAP_COALESCED_PIO`).
-    public func registerCoalescedZone(address: UInt64, size: UInt32, pio: Bool = false) throws(KVMRuntimeError) {
-        try require(pio ? .coalescedPIO : .coalescedMMIO)
-        let zone = Self.zone(address: address, size: size, pio: pio)
+    /// `KVM_REGISTER_COALESCED_MMIO` (needs `KVM_CAP_COALESCED_MMIO`, or `KVM_CAP_COALESCED_PIO` for
+    /// a port): writes to the `size` bytes at `address` are queued in the coalesced ring instead of
+    /// exiting.
+    public func registerCoalescedZone(at address: IOAddress, size: UInt32) throws(KVMRuntimeError) {
+        try require(address.isPort ? .coalescedPIO : .coalescedMMIO)
+        let zone = Self.zone(at: address, size: size)
         try ioctlCall { () throws(KVMIoctlError) in try fileDescriptor.registerCoalescedMMIO(zone) }
     }
 
     /// `KVM_UNREGISTER_COALESCED_MMIO`.
-    public func unregisterCoalescedZone(address: UInt64, size: UInt32, pio: Bool = false) throws(KVMRuntimeError) {
-        let zone = Self.zone(address: address, size: size, pio: pio)
+    public func unregisterCoalescedZone(at address: IOAddress, size: UInt32) throws(KVMRuntimeError) {
+        let zone = Self.zone(at: address, size: size)
         try ioctlCall { () throws(KVMIoctlError) in try fileDescriptor.unregisterCoalescedMMIO(zone) }
     }
 
-    private static func zone(address: UInt64, size: UInt32, pio: Bool) -> KVMCoalescedMMIOZone {
+    private static func zone(at address: IOAddress, size: UInt32) -> KVMCoalescedMMIOZone {
         var zone = KVMCoalescedMMIOZone()
-        zone.addr = address
+        zone.addr = address.rawAddress
         zone.size = size
-        zone.pio = pio ? 1 : 0
+        zone.pio = address.isPort ? 1 : 0
         return zone
     }
 
     // MARK: vCPUs and devices
 
-    /// `KVM_CREATE_VCPU` and the mapping of its `kvm_run`. Call it on the thread that will run the vCPU.
+    /// `KVM_CREATE_VCPU` and the mapping of its `kvm_run`. Call it on the thread that will run the vCPU,
+    /// or let ``spawnVCPU(id:name:stackSize:_:)`` start that thread and create it there.
     public func createVCPU(id: UInt) throws(KVMRuntimeError) -> VCPU {
         let fd = try ioctlCall { () throws(KVMIoctlError) in try fileDescriptor.createVCPU(id) }
         return try VCPU(vm: self, id: id, fileDescriptor: fd)
@@ -283,5 +295,27 @@ public final class VirtualMachine: Sendable {
         request.flags = testOnly ? UInt32(KVMConstants.createDeviceTest) : 0
         try ioctlCall { () throws(KVMIoctlError) in try fileDescriptor.createDevice(&request) }
         return testOnly ? nil : KVMDevice(vm: self, fileDescriptor: KVMDeviceFD(rawValue: CInt(bitPattern: request.fd)))
+    }
+}
+
+// MARK: Earlier spellings
+
+extension VirtualMachine {
+    @available(*, deprecated, renamed: "registerCoalescedZone(at:size:)")
+    public func registerCoalescedZone(address: UInt64, size: UInt32, pio: Bool = false) throws(KVMRuntimeError) {
+        try registerCoalescedZone(at: try Self.ioAddress(address, pio: pio), size: size)
+    }
+
+    @available(*, deprecated, renamed: "unregisterCoalescedZone(at:size:)")
+    public func unregisterCoalescedZone(address: UInt64, size: UInt32, pio: Bool = false) throws(KVMRuntimeError) {
+        try unregisterCoalescedZone(at: try Self.ioAddress(address, pio: pio), size: size)
+    }
+
+    private static func ioAddress(_ address: UInt64, pio: Bool) throws(KVMRuntimeError) -> IOAddress {
+        guard pio else { return .memory(GuestAddress(address)) }
+        guard let port = UInt16(exactly: address) else {
+            throw .invalidArgument(operation: "KVM_REGISTER_COALESCED_MMIO", reason: "port 0x\(String(address, radix: 16)) is above 0xffff")
+        }
+        return .port(port)
     }
 }

@@ -16,7 +16,7 @@ import KVM
         let event = try EventFD(initialValue: 7, options: .nonBlocking)
         #expect(try event.tryRead() == 7)
         #expect(try event.tryRead() == nil)
-        #expect(throws: KVMError(operation: "eventfd_read", errno: .resourceTemporarilyUnavailable)) {
+        #expect(throws: KVMRuntimeError.system(KVMError(operation: "eventfd_read", errno: .resourceTemporarilyUnavailable))) {
             try event.read()
         }
     }
@@ -30,11 +30,11 @@ import KVM
 
     @Test func rejectsInvalidWrites() throws {
         let event = try EventFD(options: .nonBlocking)
-        #expect(throws: KVMError(operation: "eventfd_write", errno: .invalidArgument)) {
+        #expect(throws: KVMRuntimeError.system(KVMError(operation: "eventfd_write", errno: .invalidArgument))) {
             try event.write(UInt64.max)
         }
         try event.write(EventFD.maximumValue)
-        #expect(throws: KVMError(operation: "eventfd_write", errno: .resourceTemporarilyUnavailable)) {
+        #expect(throws: KVMRuntimeError.system(KVMError(operation: "eventfd_write", errno: .resourceTemporarilyUnavailable))) {
             try event.write(1)
         }
     }
@@ -58,7 +58,7 @@ import KVM
 
     @Test func wakesABlockedReader() throws {
         let event = try EventFD()
-        let thread = try TestThread {
+        let thread = try HostThread {
             sleep(milliseconds: 20)
             try? event.write(5)
         }

@@ -50,10 +50,10 @@ extension IntegrationTests {
             let any = try EventFD(options: .nonBlocking)
             let matched = try EventFD(options: .nonBlocking)
             let mmio = try EventFD(options: .nonBlocking)
-            try machine.vm.registerIOEventFD(any, address: UInt64(Self.doorbell), length: 1, space: .pio)
-            try machine.vm.registerIOEventFD(matched, address: UInt64(Self.matchedDoorbell), length: 1, space: .pio, datamatch: 7)
+            try machine.vm.registerIOEventFD(any, at: .port(Self.doorbell), length: 1)
+            try machine.vm.registerIOEventFD(matched, at: .port(Self.matchedDoorbell), length: 1, datamatch: 7)
             try machine.vm.registerIOEventFD(
-                mmio, address: Self.mmioBase + UInt64(Self.mmioDoorbellOffset), length: 2, space: .mmio)
+                mmio, at: .memory(GuestAddress(Self.mmioBase + UInt64(Self.mmioDoorbellOffset))), length: 2)
 
             let first = try machine.runExpectingIO("(sync after three doorbell writes)")
             #expect(first.port == UInt16(Self.syncPort), "the doorbell writes did not exit")
@@ -69,7 +69,7 @@ extension IntegrationTests {
             #expect(try mmio.tryRead() == 2)
             #expect(try any.tryRead() == nil)
 
-            try machine.vm.unregisterIOEventFD(any, address: UInt64(Self.doorbell), length: 1, space: .pio)
+            try machine.vm.unregisterIOEventFD(any, at: .port(Self.doorbell), length: 1)
             let plain = try machine.runExpectingIO("(port write after unregistering)")
             #expect(plain.direction == .out && plain.port == Self.doorbell && plain.value == 4)
             #expect(try any.tryRead() == nil)

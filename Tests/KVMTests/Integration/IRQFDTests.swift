@@ -58,7 +58,7 @@ extension IntegrationTests {
 
             // Control: without an eventfd write, the guest stays halted until stopped.
             let stopper = machine.vcpu.stopper
-            let control = try TestThread {
+            let control = try HostThread {
                 sleep(milliseconds: 50)
                 stopper.stop()
             }

@@ -155,11 +155,11 @@ final class Watchdog {
     }
 
     private let cancelled = Flag()
-    private var thread: TestThread?
+    private var thread: HostThread<Void, Never>?
 
     init(stopper: VCPUStopper, seconds: Double) throws {
         let cancelled = cancelled
-        thread = try TestThread {
+        thread = try HostThread {
             let deadline = MonotonicClock.now + seconds
             while !cancelled.value.load(ordering: .sequentiallyConsistent) {
                 if MonotonicClock.now >= deadline { stopper.stop() }

@@ -6,7 +6,7 @@ extension IntegrationTests {
     /// Scenario 5b: guest state KVM rejects comes back as a typed value (a thrown `KVMRuntimeError`
     /// naming the ioctl, or a `VCPUExit`), never a crash, and leaves the vCPU usable.
     @Suite struct InvalidState {
-        static let setSRegsEINVAL = KVMRuntimeError.system(KVMError(ioctl: "KVM_SET_SREGS", errno: .invalidArgument))
+        static let setSRegsEINVAL = KVMRuntimeError.system(KVMError(ioctl: KVMIoctl.setSRegs, errno: .invalidArgument))
 
         /// A machine halted at a real-mode `hlt` at 0x1000.
         func haltingMachine() throws -> TestMachine {

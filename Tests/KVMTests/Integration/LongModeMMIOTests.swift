@@ -53,33 +53,33 @@ extension IntegrationTests {
 
             // Ring 0.
             let write = try machine.runExpectingMMIO("(CPL0 write)")
-            #expect(write.isWrite && write.address == Self.mmio && write.length == 8)
+            #expect(write.isWrite && write.address.rawValue == Self.mmio && write.length == 8)
             #expect(write.value == 0x1122_3344_5566_7788)
             #expect(try privilegeLevel(machine.vcpu) == 0)
 
             let read = try machine.runExpectingMMIO("(CPL0 read)")
-            #expect(!read.isWrite && read.address == Self.mmio && read.length == 8)
+            #expect(!read.isWrite && read.address.rawValue == Self.mmio && read.length == 8)
             machine.vcpu.completeMMIORead(0x0123_4567_89AB_CDEF)
 
             let echo = try machine.runExpectingMMIO("(CPL0 echo)")
-            #expect(echo.isWrite && echo.address == Self.mmio + 8 && echo.length == 8)
+            #expect(echo.isWrite && echo.address.rawValue == Self.mmio + 8 && echo.length == 8)
             #expect(echo.value == 0x0123_4567_89AB_CDF0, "the guest wrote back the value it read, + 1")
             #expect(try privilegeLevel(machine.vcpu) == 0)
 
             // Ring 3, after iretq.
             let userWrite = try machine.runExpectingMMIO("(CPL3 write)")
-            #expect(userWrite.isWrite && userWrite.address == Self.mmio + 0x100 && userWrite.length == 8)
+            #expect(userWrite.isWrite && userWrite.address.rawValue == Self.mmio + 0x100 && userWrite.length == 8)
             #expect(userWrite.value == 0xFEED_FACE_CAFE_F00D)
             #expect(try privilegeLevel(machine.vcpu) == 3, "the MMIO write came from ring 3")
             let userRegisters = try machine.vcpu.registers()
             #expect(userRegisters.rsp == Self.userStackTop, "iretq loaded the user stack")
 
             let userRead = try machine.runExpectingMMIO("(CPL3 read)")
-            #expect(!userRead.isWrite && userRead.address == Self.mmio + 0x100 && userRead.length == 4)
+            #expect(!userRead.isWrite && userRead.address.rawValue == Self.mmio + 0x100 && userRead.length == 4)
             machine.vcpu.completeMMIORead(0x89AB_CDEF_7654_3210)  // only the low 4 bytes are read
 
             let userEcho = try machine.runExpectingMMIO("(CPL3 echo)")
-            #expect(userEcho.isWrite && userEcho.address == Self.mmio + 0x108 && userEcho.length == 8)
+            #expect(userEcho.isWrite && userEcho.address.rawValue == Self.mmio + 0x108 && userEcho.length == 8)
             #expect(userEcho.value == 0x7654_3211)
             #expect(try privilegeLevel(machine.vcpu) == 3)
         }

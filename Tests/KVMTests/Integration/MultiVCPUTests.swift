@@ -25,7 +25,7 @@ extension IntegrationTests {
 
             let results = Mutex<[UInt: Result<[String], any Error>]>([:])
             let threads = try (1 ... UInt(Self.vcpuCount)).map { id in
-                try TestThread {
+                try HostThread {
                     let outcome = Result { try Self.runOwnVCPU(vm: vm, id: id) }
                     results.withLock { $0[id] = outcome }
                 }

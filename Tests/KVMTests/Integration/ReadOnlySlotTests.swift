@@ -45,10 +45,10 @@ extension IntegrationTests {
             #expect(try machine.vcpu.registers().rax & 0xFFFF == UInt64(pattern[0x1235]) << 8 | UInt64(pattern[0x1234]))
 
             let byteWrite = try machine.runExpectingMMIO("(byte write)")
-            #expect(byteWrite.isWrite && byteWrite.address == Self.romBase + 0x20)
+            #expect(byteWrite.isWrite && byteWrite.address.rawValue == Self.romBase + 0x20)
             #expect(byteWrite.length == 1 && byteWrite.value == 0x5A)
             let wordWrite = try machine.runExpectingMMIO("(word write)")
-            #expect(wordWrite.isWrite && wordWrite.address == Self.romBase + 0x1FFE)
+            #expect(wordWrite.isWrite && wordWrite.address.rawValue == Self.romBase + 0x1FFE)
             #expect(wordWrite.length == 2 && wordWrite.value == 0xBEEF)
 
             let after = try machine.runExpectingIO("(re-read after the write)")

@@ -30,10 +30,14 @@ extension IntegrationTests {
         @Test func kickSignalIsBlockedOnEveryThreadThatRunsTheVCPU() throws {
             let handover = Handover()
             for round in 0 ..< 3 {
-                let thread = try TestThread {
+                let thread = try HostThread {
                     // A fresh VMM thread: nothing blocked (threads inherit their creator's mask, and the
                     // test runner's thread may itself have run vCPUs).
-                    _ = try? KickSignal.default.unblockInCurrentThread()
+                    var kick = sigset_t()
+                    // SAFETY: local sigset manipulation; unblocks the kick signal in this thread only.
+                    sigemptyset(&kick)
+                    sigaddset(&kick, KickSignal.default.rawValue)
+                    pthread_sigmask(SIG_UNBLOCK, &kick, nil)
                     do {
                         if round == 0 {
                             let machine = try TestMachine(memorySize: 0x1_0000)

@@ -53,7 +53,7 @@ extension IntegrationTests {
             let bytes = try code.assemble()
             let channel = Channel()
 
-            let vcpuThread = try TestThread {
+            let vcpuThread = try HostThread {
                 do {
                     let machine = try TestMachine(timeoutSeconds: 15)
                     try machine.load(bytes, at: Self.codeAddress)

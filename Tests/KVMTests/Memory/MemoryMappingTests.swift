@@ -25,20 +25,25 @@ import KVM
 
     @Test(arguments: [0, -1, Int.min])
     func rejectsNonPositiveSizes(byteCount: Int) {
-        #expect(throws: KVMError(operation: "mmap", errno: .invalidArgument)) {
+        #expect(throws: KVMRuntimeError.invalidArgument(
+            operation: "MemoryMapping(byteCount:)", reason: "size \(byteCount) is not positive")
+        ) {
             try MemoryMapping(byteCount: byteCount)
         }
     }
 
     @Test func rejectsSizesThatOverflowWhenRounded() {
-        #expect(throws: KVMError(operation: "mmap", errno: .noMemory)) {
+        #expect(throws: KVMRuntimeError.invalidArgument(
+            operation: "MemoryMapping(byteCount:)",
+            reason: "size \(Int.max) overflows when rounded up to \(hostPageSize)-byte pages")
+        ) {
             try MemoryMapping(byteCount: Int.max)
         }
     }
 
     @Test func reportsKernelRefusal() {
         // Page-aligned but far larger than any address space: the kernel says ENOMEM.
-        #expect(throws: KVMError(operation: "mmap", errno: .noMemory)) {
+        #expect(throws: KVMRuntimeError.system(KVMError(operation: "mmap", errno: .noMemory))) {
             try MemoryMapping(byteCount: Int.max & ~(hostPageSize - 1))
         }
     }
