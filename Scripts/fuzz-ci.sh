@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every fuzzing campaign, briefly, inside CI's budget (about 2 minutes on a 2-core machine):
 # 500 random guests per mode, 300 device cases (each 1,024 bus accesses from four threads), 300
-# loader inputs, 20 generator inputs, 1,000 create/destroy cycles with a 5 s four-vCPU stress.
+# hostile virtio-mmio drivers, 300 loader inputs, 20 generator inputs, 1,000 create/destroy cycles with a 5 s four-vCPU stress.
 # Prints each campaign's summary; exits non-zero if any case crashed, hung or broke an invariant
 # (the failing cases are saved under .build/fuzz-failures with the seed that reproduces them).
 #
@@ -32,6 +32,7 @@ run guests-real --iterations 500
 run guests-long0 --iterations 500
 run guests-long3 --iterations 500
 run devices --iterations 300
+run devices-virtio --iterations 300
 run loader --iterations 300
 run generator --iterations 20
 run resources --iterations 1000 --set stress-seconds=5

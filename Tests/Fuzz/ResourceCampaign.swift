@@ -113,7 +113,16 @@ final class ResourceCampaign: Campaign {
             }
         }
         extraFigures.append(("last-oversized-ram", results.joined(separator: " | ")))
-        return []
+        // Huge pages are reserved when mapped: more than the host has must fail at once, typed.
+        var problems: [String] = []
+        do {
+            let vm = try system.createVM()
+            try vm.mapMemory(slot: 0, at: 0, size: physical * 4, backing: MemoryBacking(source: .hugeTLB(pageSize: .twoMiB)))
+            problems.append("\(physical * 4 >> 30) GiB of 2 MiB huge pages were accepted on a host with \(physical >> 30) GiB")
+        } catch {
+            extraFigures.append(("last-oversized-hugetlb", "\(physical * 4 >> 30) GiB: \(error)"))
+        }
+        return problems
     }
 
     /// Slots up to KVM_CAP_NR_MEMSLOTS - 1 work; the slot past the limit, and a second mapping of the
@@ -197,7 +206,7 @@ final class ResourceCampaign: Campaign {
                             switch try vcpu.run() {
                             case .stopped: shared.stopped.withLock { $0[cpu] += 1 }
                             case .interrupted: break
-                            case .mmio(let access) where access.address == Self.ioEventBase + UInt64(cpu) * 8:
+                            case .mmio(let access) where access.address.rawValue == Self.ioEventBase + UInt64(cpu) * 8:
                                 shared.otherExits.add(1, ordering: .relaxed)  // ioeventfd missed: answer and go on
                             case let exit:
                                 let registers = try? vcpu.registers()
