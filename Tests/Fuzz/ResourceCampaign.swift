@@ -118,9 +118,9 @@ final class ResourceCampaign: Campaign {
         do {
             let vm = try system.createVM()
             try vm.mapMemory(slot: 0, at: 0, size: physical * 4, backing: MemoryBacking(source: .hugeTLB(pageSize: .twoMiB)))
-            problems.append("\(physical * 4 >> 30) GiB of 2 MiB huge pages were accepted on a host with \(physical >> 30) GiB")
+            problems.append("\((physical * 4) >> 30) GiB of 2 MiB huge pages were accepted on a host with \(physical >> 30) GiB")
         } catch {
-            extraFigures.append(("last-oversized-hugetlb", "\(physical * 4 >> 30) GiB: \(error)"))
+            extraFigures.append(("last-oversized-hugetlb", "\((physical * 4) >> 30) GiB: \(error)"))
         }
         return problems
     }
