@@ -12,6 +12,8 @@ final class FuzzMachine {
     static let ramSize = 0x10_0000
     /// Where the harness's exception stubs report a vector (`out dx, al` with DX = this port).
     static let harnessPort: UInt16 = 0x5FF
+    /// Where the code placed after each random program reports that the program ran to its end.
+    static let endPort: UInt16 = 0x5FE
 
     let vm: VirtualMachine
     let vcpu: VCPU

@@ -81,6 +81,7 @@ final class GuestCampaign: Campaign {
 
     func run(iteration: Int, random: inout FuzzRandom) throws -> String {
         let program = GuestProgram(mode: mode, random: &random)
+        currentProgram = program
         if machine == nil || casesOnMachine >= recycle {
             machine = nil
             machine = try FuzzMachine(system: system, cpuid: cpuid)
@@ -139,8 +140,16 @@ final class GuestCampaign: Campaign {
             rip = program.codeAddress
         }
         let available = FuzzMachine.ramSize - Int(program.codeAddress)
-        try memory.write(bytes: Array(program.code.prefix(available)), at: GuestAddress(program.codeAddress))
+        // After the program: a report on the harness's end port, so a program that runs off its end
+        // finishes at once instead of executing zero bytes until the time limit.
+        let end: [UInt8] = mode == .real ? [0xBA, 0xFE, 0x05, 0xEE, 0xF4] : [0xBA, 0xFE, 0x05, 0x00, 0x00, 0xEE, 0xF4]
+        try memory.write(bytes: Array((program.code + end).prefix(available)), at: GuestAddress(program.codeAddress))
         program.mutate(&special)
+        // A previous case may have left the vCPU halted (hlt waits in the kernel for an interrupt
+        // with the in-kernel LAPIC) or with an exception or NMI pending: start each case runnable, with
+        // no event pending.
+        try machine.vcpu.setMPState(.runnable)
+        try machine.vcpu.setEvents(KVMVCPUEvents())
         try machine.vcpu.setSpecialRegisters(special)
         try machine.vcpu.setRegisters(program.registers(rip: rip))
     }
@@ -149,6 +158,23 @@ final class GuestCampaign: Campaign {
         var key: String
         var replaceMachine = false
     }
+
+    /// Where a stopped guest was: in its program, in the harness's code, or elsewhere.
+    private func where_(_ vcpu: VCPU) -> String {
+        guard let registers = try? vcpu.registers(), let special = try? vcpu.specialRegisters() else { return "state unreadable" }
+        let linear = mode == .real ? special.cs.base &+ (registers.rip & 0xFFFF) : registers.rip
+        let halted = (try? vcpu.mpState()) == .halted ? ", halted" : ""
+        if linear >= currentProgram.codeAddress && linear < currentProgram.codeAddress + UInt64(currentProgram.code.count) {
+            return "in the program\(halted)"
+        }
+        if linear >= currentProgram.codeAddress + UInt64(currentProgram.code.count) && linear < currentProgram.codeAddress + UInt64(currentProgram.code.count) + 8 {
+            return "at its end\(halted)"
+        }
+        if (0x6000..<0x8000).contains(linear) { return "in an exception stub\(halted)" }
+        return "elsewhere\(halted)"
+    }
+
+    private var currentProgram = GuestProgram.placeholder
 
     private func execute(_ machine: FuzzMachine) -> Outcome {
         let vcpu = machine.vcpu
@@ -181,6 +207,9 @@ final class GuestCampaign: Campaign {
                 if io.port == FuzzMachine.harnessPort && io.direction == .out && io.count == 1 {
                     return finish(Outcome(key: "exception #\(io.value & 0xFF)"))
                 }
+                if io.port == FuzzMachine.endPort && io.direction == .out && io.count == 1 {
+                    return finish(Outcome(key: "ran to the end of the program"))
+                }
                 if io.count > 1 { stringIOExits += 1 }
                 last = "io \(io.direction == .out ? "out" : "in") \(hex(io.port))/\(io.size)\(io.count > 1 ? " string" : "")"
                 do {
@@ -197,7 +226,7 @@ final class GuestCampaign: Campaign {
                     return finish(Outcome(key: "machine request: \(request)"))
                 }
             case .stopped:
-                return finish(Outcome(key: "stopped at the time limit"))
+                return finish(Outcome(key: "stopped at the time limit (\(where_(vcpu)))"))
             case .interrupted:
                 continue
             case .halt:

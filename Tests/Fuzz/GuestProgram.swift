@@ -53,6 +53,14 @@ struct GuestProgram {
         0x4D0, 0xCF8, 0xCFC, 0xFFFF, 0,
     ]
 
+    /// An empty program, before the first case.
+    static var placeholder: GuestProgram {
+        var random = FuzzRandom(seed: 0)
+        var program = GuestProgram(mode: .real, random: &random)
+        program.code = []
+        return program
+    }
+
     init(mode: GuestMode, random: inout FuzzRandom) {
         self.mode = mode
         code = Self.instructions(mode: mode, random: &random)
