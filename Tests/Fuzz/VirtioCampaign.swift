@@ -16,6 +16,8 @@ final class VirtioCampaign: Campaign {
     private var notifications = 0
     private var needsReset = 0
     private var accesses = 0
+    private var casesWithUsedBuffers = 0
+    private var usedBuffers = 0
 
     init(settings: CampaignSettings) throws {
         let region = try GuestMemoryRegion(slot: 0, guestBase: GuestAddress(0), mapping: MemoryMapping(byteCount: Self.ramSize))
@@ -29,7 +31,8 @@ final class VirtioCampaign: Campaign {
     deinit { unlink(diskPath) }
 
     func figures() -> [(String, String)] {
-        [("register-accesses", String(accesses)), ("queue-notifications", String(notifications)), ("ended-needing-reset", String(needsReset))]
+        [("register-accesses", String(accesses)), ("queue-notifications", String(notifications)), ("ended-needing-reset", String(needsReset)),
+         ("cases-where-the-device-used-buffers", String(casesWithUsedBuffers)), ("used-ring-advances", String(usedBuffers))]
     }
 
     enum Operation: CustomStringConvertible {
@@ -37,11 +40,14 @@ final class VirtioCampaign: Campaign {
         case read(offset: UInt64, size: Int)
         /// Random descriptors, available ring and data at the queue's addresses.
         case scribble(seed: UInt64)
+        /// 200 µs for the worker thread to take the notification.
+        case pause
         var description: String {
             switch self {
             case .write(let offset, let size, let value): "write \(size) at \(hex(offset)) = \(hex(value))"
             case .read(let offset, let size): "read \(size) at \(hex(offset))"
             case .scribble(let seed): "scribble rings with seed \(hex(seed))"
+            case .pause: "pause 200 us"
             }
         }
     }
@@ -64,9 +70,11 @@ final class VirtioCampaign: Campaign {
             w(0x070, 0xB)
             for queue in 0..<queues where random.chance(80) {
                 w(0x030, UInt64(queue))
-                w(0x038, random.pick([1, 2, 4, 8, 16, 256, 0, 3, 257, 0xFFFF] as [UInt64]))
+                w(0x038, random.chance(75) ? 16 : random.pick([1, 2, 4, 8, 256, 0, 3, 257, 0xFFFF] as [UInt64]))
+                let wellPlaced = random.chance(85)
                 func address(_ base: UInt64) -> UInt64 {
-                    switch random.next() % 10 {
+                    if wellPlaced { return base }
+                    switch random.next() % 4 {
                     case 0: return UInt64(ramSize) - random.next() % 64
                     case 1: return random.next()
                     case 2: return base + 1
@@ -87,6 +95,7 @@ final class VirtioCampaign: Campaign {
             case 0..<3:
                 operations.append(.scribble(seed: random.next()))
                 operations.append(.write(offset: 0x050, size: 4, value: random.chance(80) ? random.next() % 3 : random.interesting64() & 0xFFFF_FFFF))
+                if random.chance(50) { operations.append(.pause) }
             case 3:
                 operations.append(.read(offset: 0x100 + random.next() % 0x40, size: random.pick([1, 2, 4, 8, 3])))
             case 4:
@@ -94,7 +103,8 @@ final class VirtioCampaign: Campaign {
             case 5:
                 operations.append(.read(offset: random.pick([0x000, 0x004, 0x008, 0x034, 0x044, 0x060, 0x070, 0x0FC, 0x0B0] as [UInt64]), size: 4))
             default:
-                let offset = random.chance(80) ? (random.next() % 0x110) & ~3 : random.next() % 0x1000
+                var offset = random.chance(80) ? (random.next() % 0x110) & ~3 : random.next() % 0x1000
+                if offset == 0x070 && random.chance(80) { offset = 0x0FC }  // a reset now and then, not every few cases
                 let size = random.pick([1, 2, 4, 8, 4, 4, 3])
                 if random.chance(60) {
                     operations.append(.write(offset: offset, size: size, value: random.interesting64()))
@@ -112,41 +122,75 @@ final class VirtioCampaign: Campaign {
             + program.operations.map { jsonString($0.description) }.joined(separator: ", ") + "]}"
     }
 
-    /// Random split-ring contents for the three queues' default addresses (descriptor tables at
-    /// 0x1000 + 0x3000 q, available rings 0x1000 above, used rings 0x2000 above), indirect tables and
-    /// buffers elsewhere in RAM.
-    func scribble(_ seed: UInt64) throws {
+    /// Ring contents for the three queues' default addresses (descriptor tables at 0x1000 + 0x3000 q,
+    /// available rings 0x1000 above, used rings 0x2000 above), buffers elsewhere in RAM: most of the
+    /// time well-formed requests for the device (so the data path runs: entropy fills writable
+    /// buffers, the console sends readable ones, the block device reads, writes, flushes, discards
+    /// and names its disk at random sectors), otherwise random descriptors (bad addresses, lengths,
+    /// flags, loops, indirect tables) and available indices.
+    func scribble(_ seed: UInt64, device: Int) throws {
         var random = FuzzRandom(seed: seed)
+        func descriptor(_ address: UInt64, _ length: UInt32, _ flags: UInt16, _ next: UInt16) -> [UInt8] {
+            (0..<8).map { UInt8(truncatingIfNeeded: address >> (8 * UInt64($0))) }
+                + (0..<4).map { UInt8(truncatingIfNeeded: length >> (8 * UInt32($0))) }
+                + [UInt8(flags & 0xFF), UInt8(flags >> 8), UInt8(next & 0xFF), UInt8(next >> 8)]
+        }
+        func buffer() -> UInt64 { 0x10000 + (random.next() % UInt64(Self.ramSize - 0x20000)) & ~0xF }
         for queue in 0..<3 {
             let base = 0x1000 + UInt64(queue) * 0x3000
-            let count = 1 + Int(random.next() % 16)
             var table: [UInt8] = []
-            for _ in 0..<count {
-                let address: UInt64 = random.chance(80) ? 0x10000 + random.next() % UInt64(Self.ramSize - 0x10000) : random.interesting64()
-                let length: UInt32 = random.chance(80) ? UInt32(random.next() % 4096) : UInt32(truncatingIfNeeded: random.interesting64())
-                let flags: UInt16 = random.chance(85) ? UInt16(random.next() % 8) : UInt16(truncatingIfNeeded: random.next())
-                let next: UInt16 = random.chance(85) ? UInt16(random.next() % UInt64(count + 1)) : UInt16(truncatingIfNeeded: random.next())
-                table += (0..<8).map { UInt8(truncatingIfNeeded: address >> (8 * UInt64($0))) }
-                table += (0..<4).map { UInt8(truncatingIfNeeded: length >> (8 * UInt32($0))) }
-                table += [UInt8(flags & 0xFF), UInt8(flags >> 8), UInt8(next & 0xFF), UInt8(next >> 8)]
+            var heads: [UInt16] = []
+            if random.chance(70) {
+                // Well-formed chains (NEXT = 1, WRITE = 2).
+                for _ in 0..<(1 + random.next() % 4) {
+                    let head = UInt16(table.count / 16)
+                    heads.append(head)
+                    if device == 2 {
+                        let header = buffer()
+                        let type = random.pick([0, 1, 4, 8, 11, 13, 99] as [UInt32])
+                        let sector: UInt64 = random.chance(80) ? random.next() % 2100 : random.interesting64()
+                        let body: [UInt8] = (0..<4).map { UInt8(truncatingIfNeeded: type >> (8 * UInt32($0))) } + [0, 0, 0, 0]
+                            + (0..<8).map { UInt8(truncatingIfNeeded: sector >> (8 * UInt64($0))) }
+                        try memory.write(bytes: body, at: GuestAddress(header))
+                        let dataLength = UInt32(random.pick([512, 1024, 4096, 16, 0, 511, 20] as [UInt32]))
+                        let dataWritable: UInt16 = type == 1 ? 0 : 2  // OUT reads the buffer; IN, GET_ID write it
+                        table += descriptor(header, 16, 1, head + 1)
+                        table += descriptor(buffer(), dataLength, 1 | dataWritable, head + 2)
+                        table += descriptor(buffer(), 1, 2, 0)
+                    } else {
+                        let writable: UInt16 = device == 0 || queue == 0 ? 2 : 0
+                        table += descriptor(buffer(), UInt32(1 + random.next() % 2048), writable, 0)
+                    }
+                }
+            } else {
+                for _ in 0..<(1 + random.next() % 16) {
+                    let address: UInt64 = random.chance(80) ? buffer() : random.interesting64()
+                    let length: UInt32 = random.chance(80) ? UInt32(random.next() % 4096) : UInt32(truncatingIfNeeded: random.interesting64())
+                    let flags: UInt16 = random.chance(85) ? UInt16(random.next() % 8) : UInt16(truncatingIfNeeded: random.next())
+                    let next: UInt16 = random.chance(85) ? UInt16(random.next() % 17) : UInt16(truncatingIfNeeded: random.next())
+                    table += descriptor(address, length, flags, next)
+                }
+                heads = (0..<(1 + random.next() % 8)).map { _ in
+                    random.chance(85) ? UInt16(random.next() % UInt64(table.count / 16)) : UInt16(truncatingIfNeeded: random.next())
+                }
             }
             try memory.write(bytes: table, at: GuestAddress(base))
-            // Available ring: flags, idx, ring[].
-            let index: UInt16 = random.chance(80) ? UInt16(1 + random.next() % 8) : UInt16(truncatingIfNeeded: random.next())
-            var avail: [UInt8] = [0, 0, UInt8(index & 0xFF), UInt8(index >> 8)]
-            for _ in 0..<16 {
-                let head: UInt16 = random.chance(85) ? UInt16(random.next() % UInt64(count)) : UInt16(truncatingIfNeeded: random.next())
-                avail += [UInt8(head & 0xFF), UInt8(head >> 8)]
+            // Available ring: flags, idx (just past the heads, or anything), ring[].
+            let previous: UInt16 = (try? memory.load(UInt16.self, at: GuestAddress(base + 0x1000 + 2))) ?? 0
+            let index: UInt16 = random.chance(85) ? previous &+ UInt16(heads.count) : UInt16(truncatingIfNeeded: random.next())
+            var ring: [UInt8] = []
+            for slot in 0..<16 {
+                let head = heads[slot % heads.count]
+                ring += [UInt8(head & 0xFF), UInt8(head >> 8)]
             }
-            try memory.write(bytes: avail, at: GuestAddress(base + 0x1000))
-            // Some buffers: block request headers (type, reserved, sector) and random bytes.
-            for _ in 0..<4 {
-                let at = 0x10000 + random.next() % UInt64(Self.ramSize - 0x10000 - 64)
-                var header: [UInt8] = [UInt8(random.pick([0, 1, 4, 8, 11, 13, 0xFF] as [UInt8])), 0, 0, 0, 0, 0, 0, 0]
-                let sector = random.chance(50) ? random.next() % 4096 : random.interesting64()
-                header += (0..<8).map { UInt8(truncatingIfNeeded: sector >> (8 * UInt64($0))) }
-                try memory.write(bytes: header + random.bytes(16), at: GuestAddress(at))
+            // The new heads go at the ring positions the device reads next.
+            let size = 16
+            for (offset, head) in heads.enumerated() {
+                let position = (Int(previous) + offset) % size
+                ring[2 * position] = UInt8(head & 0xFF)
+                ring[2 * position + 1] = UInt8(head >> 8)
             }
+            try memory.write(bytes: [0, 0, UInt8(index & 0xFF), UInt8(index >> 8)] + ring, at: GuestAddress(base + 0x1000))
         }
     }
 
@@ -163,6 +207,8 @@ final class VirtioCampaign: Campaign {
             errors.add(errorKey(error))
         }
         defer { transport.shutdown() }
+        // Fresh rings for a fresh transport.
+        try memory.write(bytes: [UInt8](repeating: 0, count: 0xA000), at: GuestAddress(0x1000))
         for operation in program.operations {
             accesses += 1
             switch operation {
@@ -173,7 +219,9 @@ final class VirtioCampaign: Campaign {
                 let value = transport.read(at: offset, size: size)
                 if size < 8 && value >> (8 * UInt64(size)) != 0 { throw Violation("\(operation) gave \(hex(value)), wider than the access") }
             case .scribble(let seed):
-                try scribble(seed)
+                try scribble(seed, device: program.device)
+            case .pause:
+                Clock.sleep(microseconds: 200)
             }
         }
         Clock.sleep(microseconds: 500)  // let the worker take the last notifications
@@ -181,6 +229,15 @@ final class VirtioCampaign: Campaign {
         if transport.read(at: 4, size: 4) != 2 { throw Violation("Version changed") }
         let status = transport.status
         if status.contains(.deviceNeedsReset) { needsReset += 1 }
+        // How far each queue's used ring (at its default address) advanced: the data path ran.
+        var used = 0
+        for queue in 0..<3 {
+            let index: UInt16 = (try? memory.load(UInt16.self, at: GuestAddress(0x1000 + UInt64(queue) * 0x3000 + 0x2000 + 2))) ?? 0
+            used += Int(index)
+            try? memory.store(UInt16(0), at: GuestAddress(0x1000 + UInt64(queue) * 0x3000 + 0x2000 + 2))
+        }
+        if used > 0 { casesWithUsedBuffers += 1 }
+        usedBuffers += used
         let name = ["entropy", "console", "block"][program.device]
         let reported = errors.counts.keys.sorted().first.map { ": \($0.prefix(60))" } ?? ""
         var state: [String] = []
