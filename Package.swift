@@ -55,6 +55,7 @@ let package = Package(
         .library(name: "VirtioMMIO", targets: ["VirtioMMIO"]),
         .library(name: "VirtioDevices", targets: ["VirtioDevices"]),
         .library(name: "LinuxLoader", targets: ["LinuxLoader"]),
+        .library(name: "EmulatedCPL0Fallbacks", targets: ["EmulatedCPL0Fallbacks"]),
         .executable(name: "kvm-bindgen", targets: ["kvm-bindgen"]),
     ],
     dependencies: [
@@ -79,6 +80,9 @@ let package = Package(
         // What the runtime needs from C: a direct `ioctl` call and a thread-local token for the hot path, and
         // direct calls to glibc extensions (eventfd, memfd_create, pthread_setname_np) that must link statically.
         .target(name: "CKVMShims", path: "Sources/CKVMShims"),
+        // Opt-in fallbacks for hosts without hardware virtualization, whose KVM emulates guest kernel
+        // code (PVM): emulator probe, kernel int3/fwait/ldmxcsr/stmxcsr, the user-mode syscall fix-up.
+        .target(name: "EmulatedCPL0Fallbacks", dependencies: ["KVM", "KVMBindings"], path: "Sources/EmulatedCPL0Fallbacks"),
 
         // MARK: x86 machine setup (descriptors, page tables, entry state, MSRs, CPUID) and the
         // x86 encoder for hand-written guests. Both compile to empty modules on other architectures.
@@ -120,7 +124,8 @@ let package = Package(
         // MARK: Examples (executable documentation, built only on the public runtime API)
         .executableTarget(name: "hello", dependencies: ["KVM"], path: "Sources/Examples/hello", linkerSettings: smallVMM),
         .executableTarget(
-            name: "boot", dependencies: ["KVM", "X86Setup", "DeviceBus", "LegacyDevices", "ACPITables", "LinuxLoader"],
+            name: "boot",
+            dependencies: ["KVM", "X86Setup", "DeviceBus", "LegacyDevices", "ACPITables", "LinuxLoader", "EmulatedCPL0Fallbacks"],
             path: "Sources/Examples/boot", linkerSettings: smallVMM),
         .executableTarget(
             name: "long-mode", dependencies: ["KVM", "X86Setup", "X86Assembler"], path: "Sources/Examples/long-mode",
@@ -184,7 +189,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KVMTests",
-            dependencies: ["KVM", "X86Setup", "X86Assembler"],
+            dependencies: ["KVM", "X86Setup", "X86Assembler", "EmulatedCPL0Fallbacks"],
             path: "Tests/KVMTests"
         ),
         // X86Assembler's encodings against GNU `as` (binutils), and X86Setup's tables, walks, CPUID

@@ -2,8 +2,10 @@
 # Installs what building and testing swift-kvm needs on Debian 12 beyond Swift itself:
 # a libclang-dev (the generator), gcc and binutils (the layout oracle's C probe, test-guest encodings),
 # clang (compile-only probes), bindgen (the generator benchmark's peer), and the static libc and
-# libstdc++ the fully static example VMMs link (Package.swift's `smallVMM`), and acpica-tools (`iasl`,
-# which the ACPI tests disassemble every table with). Idempotent.
+# libstdc++ the fully static example VMMs link (Package.swift's `smallVMM`), acpica-tools (`iasl`,
+# which the ACPI tests disassemble every table with), liblzma-dev and libzstd-dev (LinuxLoader), iproute2
+# (the virtio-net tests' namespaces), and Debian's linux-source-6.1, its build dependencies and
+# busybox-static for the minimal test kernel (Scripts/test-kernel.sh). Idempotent.
 set -euo pipefail
 needed=()
 # Any libclang-N-dev will do (Package.swift picks KVM_BINDGEN_LLVM or the newest /usr/lib/llvm-N).
@@ -22,6 +24,10 @@ command -v ip >/dev/null || needed+=(iproute2)
 [ -f /usr/include/lzma.h ] && [ -f /usr/lib/x86_64-linux-gnu/liblzma.a ] || needed+=(liblzma-dev)
 [ -f /usr/include/zstd.h ] && [ -f /usr/lib/x86_64-linux-gnu/libzstd.a ] || needed+=(libzstd-dev)
 command -v pkg-config >/dev/null || needed+=(pkg-config)
+# The minimal test kernel and its initramfs (Scripts/test-kernel.sh, Scripts/test-initramfs.sh).
+for package in make flex bison bc libelf-dev libssl-dev xz-utils linux-source-6.1 busybox-static; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || needed+=("$package")
+done
 if [ ${#needed[@]} -gt 0 ]; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     echo "install-dependencies: installing ${needed[*]}"

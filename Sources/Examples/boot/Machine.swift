@@ -30,6 +30,8 @@ final class Machine: @unchecked Sendable {
     let supportedMSRs: Set<UInt32>
     /// `--profile-guest`: samples RIPs while the machine runs.
     let profiler: GuestProfiler?
+    /// The emulator probe found that user-mode `syscall` arrives at CPL3: every vCPU runs a UserModeFixup.
+    let userModeFixup: Bool
 
     private let lock = Lock()
     private(set) var outcome: Outcome?
@@ -42,9 +44,10 @@ final class Machine: @unchecked Sendable {
 
     init(
         vm: VirtualMachine, console: Console, bus: MachineBus, options: Options, plan: BootPlan, cpuid: CPUIDPolicy,
-        supportedCPUID: CPUIDEntries, supportedMSRs: Set<UInt32>, profiler: GuestProfiler? = nil
+        supportedCPUID: CPUIDEntries, supportedMSRs: Set<UInt32>, profiler: GuestProfiler? = nil, userModeFixup: Bool = false
     ) {
         self.profiler = profiler
+        self.userModeFixup = userModeFixup
         self.vm = vm
         self.console = console
         self.bus = bus
@@ -133,6 +136,9 @@ struct ExitStatistics {
     var completedByVMM = 0
     var unclaimed = 0
     var other = 0
+    /// UserModeFixup: syscalls completed, genuine page faults passed on.
+    var syscallsCompleted = 0
+    var pageFaultsPassedOn = 0
 
     mutating func add(_ other: ExitStatistics) {
         portIO += other.portIO
@@ -141,10 +147,14 @@ struct ExitStatistics {
         completedByVMM += other.completedByVMM
         unclaimed += other.unclaimed
         self.other += other.other
+        syscallsCompleted += other.syscallsCompleted
+        pageFaultsPassedOn += other.pageFaultsPassedOn
     }
 
     var summary: String {
         "exits: \(portIO) port I/O and \(mmio) MMIO (\(unclaimed) of them to no device), \(other) other; \(int3Delivered) kernel int3 delivered and "
             + "\(completedByVMM) fwait/ldmxcsr/stmxcsr completed by the VMM"
+            + (syscallsCompleted + pageFaultsPassedOn > 0
+                ? "; \(syscallsCompleted) user syscalls completed and \(pageFaultsPassedOn) page faults passed on by the user-mode fix-up" : "")
     }
 }

@@ -4,6 +4,7 @@
 // starts them through the in-kernel LAPIC (INIT, SIPI).
 
 import DeviceBus
+import EmulatedCPL0Fallbacks
 import KVM
 import KVMBindings
 import X86Setup
@@ -47,6 +48,14 @@ struct VCPUThread {
     }
 
     private mutating func loop(_ vcpu: VCPU) {
+        // Only where the emulator probe saw a user-mode syscall arrive at CPL3 (never on VMX/SVM).
+        let fixup = machine.userModeFixup ? UserModeFixup(vcpu: vcpu, memory: machine.vm.memory) : nil
+        defer {
+            if let fixup {
+                counts.syscallsCompleted += fixup.statistics.syscallsCompleted
+                counts.pageFaultsPassedOn += fixup.statistics.pageFaultsPassedOn
+            }
+        }
         while true {
             let exit: VCPUExit
             do {
@@ -54,6 +63,18 @@ struct VCPUThread {
             } catch {
                 fail(vcpu, "KVM_RUN failed: \(error)")
                 return
+            }
+            if let fixup {
+                switch Result(catching: { () throws(KVMRuntimeError) in try fixup.handle(exit) }) {
+                case .success(.resumed): continue
+                case .success(.notHandled): break
+                case .success(.hostDefect(let defect)):
+                    fail(vcpu, "\(defect)")
+                    return
+                case .failure(let error):
+                    fail(vcpu, "user-mode fix-up: \(error)")
+                    return
+                }
             }
             switch exit {
             case .io(let io):
@@ -82,7 +103,7 @@ struct VCPUThread {
                 return
             case .internalError(let error):
                 if machine.options.emulationFallback {
-                    switch EmulationFallback.complete(on: vcpu, memory: machine.vm.memory, instructionBytes: error.instructionBytes) {
+                    switch KernelInstructionFallback.complete(on: vcpu, memory: machine.vm.memory, instructionBytes: error.instructionBytes) {
                     case .delivered:
                         counts.int3Delivered += 1
                         continue

@@ -24,8 +24,10 @@
 //    on hardware virtualization, minutes where KVM emulates kernel code. A line on stderr says which path
 //    was taken. Files are read straight into guest memory.
 // 5. X86Setup's CPUIDPolicy gives each vCPU the host's supported CPUID with its own APIC id and topology, minus
-//    the bits `--cpuid-clear` names and those EmulatorProbe.swift finds this host's KVM cannot run at
-//    CPL0 (on hosts where KVM emulates kernel code; hardware virtualization passes every probe).
+//    the bits `--cpuid-clear` names and those the EmulatedCPL0Fallbacks product's EmulatorProbe finds
+//    this host's KVM cannot run at CPL0 (on hosts where KVM emulates kernel code; hardware
+//    virtualization passes every probe). The same probe says whether a user-mode `syscall` arrives in
+//    kernel mode; where it does not, every vCPU runs that product's UserModeFixup.
 // 6. Machine.swift starts one thread per vCPU (RunLoop.swift); BootCPUState.swift (over X86Setup) sets GDT,
 //    page tables and control registers; X86Setup's BootMSRs, FPUDefaults and LocalAPICSetup the MSRs, FPU
 //    and the LAPIC's LINT pins. vCPU 0 starts at the kernel's entry; the
@@ -35,7 +37,7 @@
 //    registers, a triple fault after "reboot: Restarting system" and KVM's system events end the run
 //    cleanly; a write to the isa-debug-exit port ends it with status (value << 1) | 1. Where KVM's emulator cannot
 //    run a kernel int3, the #BP is delivered through the guest's IDT, and an fwait is stepped over
-//    (EmulationFallback.swift). Any other failure prints the registers and the instruction bytes at
+//    (KernelInstructionFallback, in EmulatedCPL0Fallbacks). Any other failure prints the registers and the instruction bytes at
 //    RIP (FailureReport.swift, translated by X86Setup's GuestPageWalk) and ends the run with status 1.
 // 8. `--timeout` stops every vCPU and reports where each one was; `--report-memory` prints the VMM's
 //    resident memory minus the guest's (MemoryReport.swift); `--profile-guest MS [--symbols System.map]`
@@ -45,6 +47,7 @@
 // Exit status: 0 the guest powered off or reset, 1 guest failure or kernel panic, 2 usage error,
 // 3 host or load error, 124 timeout, (value << 1) | 1 the guest wrote value to isa-debug-exit.
 
+import EmulatedCPL0Fallbacks
 import Glibc
 import KVM
 import KVMBindings
@@ -73,6 +76,7 @@ if options.probeOnly {
         let system = try KVMSystem()
         let probe = EmulatorProbe.run(system: system, supported: try system.supportedCPUID())
         print((probe?.kernelParameters ?? []).joined(separator: " "))
+        if let probe { FailureReport.printError("boot: \(probe.userSyscall)") }
         exit(0)
     } catch {
         fatal("\(error)", status: 3)
@@ -105,15 +109,18 @@ do {
     // CPUID policy: the user's clears, plus what this host's KVM cannot emulate at CPL0.
     var cpuid = CPUIDPolicy(clears: options.cpuidClears)
     var commandLine = options.commandLine
+    var userModeFixup = false
     if options.probeEmulator {
         let started = monotonicNow()
         if let probe = EmulatorProbe.run(system: system, supported: supportedCPUID) {
-            cpuid.clears = probe.defaultClears + cpuid.clears
-            for parameter in probe.kernelParameters where !commandLine.split(separator: " ").contains(Substring(parameter)) {
-                commandLine += " " + parameter
-            }
+            cpuid.clears = probe.defaultClears.map { bit in
+                CPUIDPolicy.Clear(leaf: bit.leaf, subleaf: bit.subleaf, register: CPUIDPolicy.Register(rawValue: bit.register.rawValue)!, bit: bit.bit)
+            } + cpuid.clears
+            userModeFixup = probe.needsUserModeFixup && options.emulationFallback
+            commandLine = probe.commandLine(adding: commandLine)
             let failed = probe.failed.isEmpty ? "none" : probe.failed.joined(separator: ", ")
-            verbose("emulator probe (\(Int((monotonicNow() - started) * 1e3)) ms): KVM cannot run at CPL0: \(failed)")
+            verbose("emulator probe (\(Int((monotonicNow() - started) * 1e3)) ms): KVM cannot run at CPL0: \(failed); \(probe.userSyscall)"
+                + (probe.userCPUIDIsNative ? "; user-mode cpuid reports the host's features" : ""))
         }
     }
     if !cpuid.clears.isEmpty { verbose("CPUID bits cleared: " + cpuid.clears.map(\.description).joined(separator: " ")) }
@@ -152,7 +159,7 @@ do {
     }
     machine = Machine(
         vm: vm, console: console, bus: bus, options: options, plan: plan, cpuid: cpuid, supportedCPUID: supportedCPUID,
-        supportedMSRs: Set(try system.msrIndexList()), profiler: profiler)
+        supportedMSRs: Set(try system.msrIndexList()), profiler: profiler, userModeFixup: userModeFixup)
     startConsoleInput(uart)
 } catch {
     fatal("\(error)", status: 3)

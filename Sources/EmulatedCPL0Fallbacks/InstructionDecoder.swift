@@ -1,26 +1,26 @@
-// Just enough x86-64 decoding for the instructions the VMM completes itself (EmulationFallback.swift):
+// Just enough x86-64 decoding for the instructions the VMM completes itself (KernelInstructionFallback.swift):
 // legacy and REX prefixes, two-byte opcodes, and a ModRM memory operand (SIB, displacement,
 // RIP-relative, FS/GS segment override) turned into a linear address.
 
 import KVMBindings
 
-struct DecodedInstruction: Equatable {
+public struct DecodedInstruction: Equatable, Sendable {
     /// The opcode bytes after the prefixes (e.g. [0x0F, 0xAE]).
-    var opcode: [UInt8]
+    public var opcode: [UInt8]
     /// ModRM's reg field (with REX.R), when the instruction has a ModRM byte.
-    var reg: Int
+    public var reg: Int
     /// The memory operand's linear address, or nil for a register operand.
-    var address: UInt64?
+    public var address: UInt64?
     /// The whole instruction's length in bytes.
-    var length: Int
+    public var length: Int
 }
 
-enum InstructionDecoder {
+public enum InstructionDecoder {
     /// Operand-size, repeat and segment prefixes (address-size 0x67 and lock are not supported).
-    static let legacyPrefixes: Set<UInt8> = [0x66, 0xF2, 0xF3, 0x2E, 0x36, 0x3E, 0x26, 0x64, 0x65]
+    public static let legacyPrefixes: Set<UInt8> = [0x66, 0xF2, 0xF3, 0x2E, 0x36, 0x3E, 0x26, 0x64, 0x65]
 
     /// Decodes a `0F xx /r` instruction in 64-bit mode; nil for anything else (or truncated bytes).
-    static func decodeTwoByteModRM(_ bytes: [UInt8], registers: KVMRegs, special: KVMSRegs) -> DecodedInstruction? {
+    public static func decodeTwoByteModRM(_ bytes: [UInt8], registers: KVMRegs, special: KVMSRegs) -> DecodedInstruction? {
         var index = 0
         var segmentBase: UInt64 = 0
         while index < bytes.count, legacyPrefixes.contains(bytes[index]) {
@@ -77,7 +77,7 @@ enum InstructionDecoder {
         return DecodedInstruction(opcode: opcode, reg: reg, address: address &+ segmentBase, length: index)
     }
 
-    static func register(_ number: Int, _ r: KVMRegs) -> UInt64 {
+    public static func register(_ number: Int, _ r: KVMRegs) -> UInt64 {
         [r.rax, r.rcx, r.rdx, r.rbx, r.rsp, r.rbp, r.rsi, r.rdi, r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15][number]
     }
 

@@ -14,14 +14,22 @@
 import KVM
 import KVMBindings
 
-enum EmulationFallback {
-    enum Outcome: Equatable {
+/// Completes, in the VMM, the kernel-mode instructions a host's KVM instruction emulator reports as
+/// emulation failures (`KVM_EXIT_INTERNAL_ERROR`): kernel `int3`, `fwait`, `ldmxcsr` and `stmxcsr`.
+///
+/// Call ``complete(on:memory:instructionBytes:)`` from the run loop when `VCPU.run()` returns
+/// `.internalError`; on `.delivered` or `.completed`, run the vCPU again. On hardware virtualization
+/// these instructions never exit, so this is never called.
+public enum KernelInstructionFallback {
+    /// What ``complete(on:memory:instructionBytes:)`` did.
+    public enum Outcome: Equatable, Sendable {
+        /// A kernel int3: #BP was delivered through the guest's IDT to `handler`.
         case delivered(handler: UInt64)
-        /// An instruction the VMM completed itself (`fwait` stepped over, `ldmxcsr`/`stmxcsr` performed).
+        /// An instruction the VMM completed itself: `"fwait"` stepped over, `"ldmxcsr"`/`"stmxcsr"` performed.
         case completed(String)
         /// Not an instruction handled here (or not at CPL0 in 64-bit mode): a real failure.
         case notHandled
-        /// An int3, but its delivery would fault (explains why).
+        /// An instruction handled here whose completion would fault (explains why).
         case undeliverable(String)
     }
 
@@ -31,14 +39,16 @@ enum EmulationFallback {
 
     /// Finishes the instruction at RIP if it is one handled here (int3: deliver #BP; fwait: step over;
     /// ldmxcsr/stmxcsr: perform), at CPL0 in 64-bit mode.
-    /// `instructionBytes`: what KVM reported with the emulation failure (may be empty).
-    static func complete(on vcpu: VCPU, memory: GuestMemory, instructionBytes: [UInt8]) -> Outcome {
+    ///
+    /// - Parameter instructionBytes: what KVM reported with the emulation failure
+    ///   (`InternalError.instructionBytes`, may be empty: the bytes are then read at RIP).
+    public static func complete(on vcpu: VCPU, memory: GuestMemory, instructionBytes: [UInt8]) -> Outcome {
         guard var registers = try? vcpu.registers(), var special = try? vcpu.specialRegisters() else {
             return .undeliverable("cannot read the vCPU's registers")
         }
-        guard special.efer & CPUSetup.eferLMA != 0, special.cs.l == 1, special.cs.selector & 3 == 0 else { return .notHandled }
-        let bytes = instructionBytes.count >= 15
-            ? instructionBytes : GuestPageWalk.read(registers.rip, count: 15, special: special, memory: memory, vcpu: vcpu)
+        guard special.efer & X86Constants.eferLMA != 0, special.cs.l == 1, special.cs.selector & 3 == 0 else { return .notHandled }
+        let guest = GuestVirtualMemory(vcpu: vcpu, memory: memory, special: special)
+        let bytes = instructionBytes.count >= 15 ? instructionBytes : guest.read(registers.rip, count: 15)
         let opcode = bytes.first
         if opcode == fwait, let fpu = try? vcpu.fpu(), fpu.fsw & 0x80 == 0 {
             registers.rip &+= 1
@@ -50,15 +60,13 @@ enum EmulationFallback {
             let current = mxcsr(of: vcpu)
         {
             if decoded.reg & 7 == 2 {  // ldmxcsr m32
-                let value = GuestPageWalk.read(address, count: 4, special: special, memory: memory, vcpu: vcpu)
-                guard value.count == 4, let mxcsr = ByteReader(value).read(UInt32.self, at: 0), mxcsr & 0xFFFF_0000 == 0 else {
+                let value = guest.read(address, count: 4)
+                guard let mxcsr = LittleEndian.load(UInt32.self, from: value, at: 0), mxcsr & 0xFFFF_0000 == 0 else {
                     return .undeliverable("ldmxcsr operand at \(hex(address)) is unmapped or invalid")
                 }
                 guard setMXCSR(mxcsr, on: vcpu) else { return .undeliverable("MXCSR could not be set (KVM_SET_XSAVE/KVM_SET_FPU)") }
             } else {  // stmxcsr m32
-                var value = ByteBuffer()
-                value.append(current)
-                guard GuestPageWalk.write(value.bytes, at: address, special: special, memory: memory, vcpu: vcpu) else {
+                guard guest.write(LittleEndian.bytes(current), at: address) else {
                     return .undeliverable("stmxcsr operand at \(hex(address)) is unmapped")
                 }
             }
@@ -69,47 +77,40 @@ enum EmulationFallback {
         guard opcode == int3 else { return .notHandled }
 
         guard UInt64(special.idt.limit) >= vector * 16 + 15 else { return .undeliverable("IDT limit \(special.idt.limit) excludes vector 3") }
-        let gate = GuestPageWalk.read(special.idt.base + vector * 16, count: 16, special: special, memory: memory, vcpu: vcpu)
-        guard gate.count == 16 else { return .undeliverable("IDT entry 3 at \(hex(special.idt.base + 48)) is not mapped") }
-        let reader = ByteReader(gate)
-        let attributes = gate[5]
-        let gateType = attributes & 0xF
-        guard attributes & 0x80 != 0, gateType == 0xE || gateType == 0xF else {
-            return .undeliverable("IDT entry 3 is not a present interrupt or trap gate (attributes \(hex(attributes)))")
+        guard let gate = InterruptGate.read(vector: 3, special: special, guest: guest) else {
+            return .undeliverable("IDT entry 3 at \(hex(special.idt.base + 48)) is not mapped")
         }
-        let handler = UInt64(reader.read(UInt16.self, at: 0)!) | UInt64(reader.read(UInt16.self, at: 6)!) << 16
-            | UInt64(reader.read(UInt32.self, at: 8)!) << 32
-        let selector = reader.read(UInt16.self, at: 2)!
-        let ist = UInt64(gate[4] & 0x7)
+        guard gate.isPresentInterruptOrTrapGate else {
+            return .undeliverable("IDT entry 3 is not a present interrupt or trap gate (attributes \(hex(gate.attributes)))")
+        }
+        let handler = gate.handler
+        let selector = gate.selector
+        let ist = UInt64(gate.ist)
 
         var stack = registers.rsp
         if ist != 0 {
-            let slot = GuestPageWalk.read(special.tr.base + 0x24 + (ist - 1) * 8, count: 8, special: special, memory: memory, vcpu: vcpu)
-            guard slot.count == 8, let value = ByteReader(slot).read(UInt64.self, at: 0) else {
+            guard let value = guest.words(special.tr.base + 0x24 + (ist - 1) * 8, count: 1)?.first else {
                 return .undeliverable("TSS IST\(ist) is not readable")
             }
             stack = value
         }
         stack &= ~0xF
-        var frame = ByteBuffer()
-        frame.append(registers.rip &+ 1)  // the return address: after the int3
-        frame.append(UInt64(special.cs.selector))
-        frame.append(registers.rflags)
-        frame.append(registers.rsp)
-        frame.append(UInt64(special.ss.selector))
+        // The return address (after the int3), CS, RFLAGS, RSP, SS.
+        let frame = [registers.rip &+ 1, UInt64(special.cs.selector), registers.rflags, registers.rsp, UInt64(special.ss.selector)]
+            .flatMap(LittleEndian.bytes)
         let top = stack &- UInt64(frame.count)
-        guard GuestPageWalk.write(frame.bytes, at: top, special: special, memory: memory, vcpu: vcpu) else {
+        guard guest.write(frame, at: top) else {
             return .undeliverable("the exception stack at \(hex(top)) is not mapped")
         }
         if selector != special.cs.selector {
-            guard let code = codeSegment(selector, special: special, memory: memory, vcpu: vcpu) else {
+            guard let code = codeSegment(selector, special: special, guest: guest) else {
                 return .undeliverable("gate selector \(hex(selector)) is not a 64-bit code segment")
             }
             special.cs = code
             guard (try? vcpu.setSpecialRegisters(special)) != nil else { return .undeliverable("KVM_SET_SREGS failed") }
         }
-        var flags = registers.rflags & ~(1 << 8 | 1 << 14 | 1 << 16 | 1 << 17)  // TF, NT, RF, VM
-        if gateType == 0xE { flags &= ~(1 << 9) }  // interrupt gate: IF off
+        var flags = registers.rflags & ~(X86Constants.rflagsTF | X86Constants.rflagsNT | X86Constants.rflagsRF | X86Constants.rflagsVM)
+        if gate.isInterruptGate { flags &= ~X86Constants.rflagsIF }  // interrupt gate: IF off
         registers.rflags = flags
         registers.rsp = top
         registers.rip = handler
@@ -119,13 +120,13 @@ enum EmulationFallback {
 
     /// MXCSR, from the XSAVE image where KVM has KVM_GET_XSAVE (some hosts' KVM_GET_FPU does not
     /// report it), else from KVM_GET_FPU.
-    static func mxcsr(of vcpu: VCPU) -> UInt32? {
+    public static func mxcsr(of vcpu: VCPU) -> UInt32? {
         if let area = try? vcpu.xsave() { return area.mxcsr }
         return (try? vcpu.fpu())?.mxcsr
     }
 
     /// Sets MXCSR through KVM_SET_XSAVE, else KVM_SET_FPU.
-    static func setMXCSR(_ value: UInt32, on vcpu: VCPU) -> Bool {
+    public static func setMXCSR(_ value: UInt32, on vcpu: VCPU) -> Bool {
         if var area = try? vcpu.xsave() {
             area.mxcsr = value
             if (try? vcpu.setXSave(area)) != nil { return mxcsr(of: vcpu) == value }
@@ -136,16 +137,13 @@ enum EmulationFallback {
     }
 
     /// The 64-bit code segment `selector` names in the GDT.
-    private static func codeSegment(_ selector: UInt16, special: KVMSRegs, memory: GuestMemory, vcpu: VCPU) -> KVMSegment? {
+    private static func codeSegment(_ selector: UInt16, special: KVMSRegs, guest: GuestVirtualMemory) -> KVMSegment? {
         let index = UInt64(selector & ~7)
-        guard selector & 4 == 0, index + 7 <= UInt64(special.gdt.limit) else { return nil }
-        let bytes = GuestPageWalk.read(special.gdt.base + index, count: 8, special: special, memory: memory, vcpu: vcpu)
-        guard bytes.count == 8, let raw = ByteReader(bytes).read(UInt64.self, at: 0) else { return nil }
-        let flags = UInt16(truncatingIfNeeded: (raw >> 40) & 0xF0FF)
-        let descriptor = SegmentDescriptor(
-            flags: flags, base: UInt32(truncatingIfNeeded: (raw >> 16) & 0xFF_FFFF | (raw >> 32) & 0xFF00_0000),
-            limit: UInt32(truncatingIfNeeded: raw & 0xFFFF | (raw >> 32) & 0xF_0000))
-        guard flags & 0x18 == 0x18, flags & 0x2000 != 0 else { return nil }  // code, L
-        return descriptor.segment(selector: selector)
+        guard selector & 4 == 0, index + 7 <= UInt64(special.gdt.limit),
+            let raw = guest.words(special.gdt.base + index, count: 1)?.first
+        else { return nil }
+        let segment = KVMSegment(descriptor: raw, selector: selector)
+        guard segment.s == 1, segment.type & 0x8 != 0, segment.l == 1 else { return nil }  // code, 64-bit
+        return segment
     }
 }

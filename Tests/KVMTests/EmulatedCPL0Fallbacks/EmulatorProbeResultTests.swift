@@ -1,0 +1,37 @@
+import EmulatedCPL0Fallbacks
+import Testing
+
+/// The probe's result as a VMM uses it, without /dev/kvm.
+@Suite struct EmulatorProbeResultTests {
+    static let result = EmulatorProbe.Result(failed: ["xrstor", "cmpxchg16b", "popcnt"], userSyscall: .arrivesAtCPL3(errorCode: 0x15))
+
+    @Test func kernelParametersMergeClearcpuid() {
+        #expect(Self.result.kernelParameters == ["noxsave", "clearcpuid=cx16,popcnt"])
+        #expect(Self.result.defaultClears == [.cx16, .xsave, .osxsave, .popcnt])
+        #expect(Self.result.needsUserModeFixup)
+    }
+
+    /// Linux honours only the last `clearcpuid=`: the probe's flags join the command line's own.
+    @Test func commandLineJoinsAnExistingClearcpuid() {
+        #expect(Self.result.commandLine(adding: "console=ttyS0 clearcpuid=erms,fsrm quiet")
+            == "console=ttyS0 clearcpuid=erms,fsrm,cx16,popcnt quiet noxsave")
+        #expect(Self.result.commandLine(adding: "console=ttyS0") == "console=ttyS0 noxsave clearcpuid=cx16,popcnt")
+        #expect(Self.result.commandLine(adding: "noxsave clearcpuid=popcnt") == "noxsave clearcpuid=popcnt,cx16")
+    }
+
+    /// Native user cpuid with no XSAVE in the guest kernel: glibc is told not to use the vector state.
+    @Test func glibcTunablesWhereUserCPUIDIsNative() {
+        var result = Self.result
+        result.userCPUIDIsNative = true
+        #expect(result.kernelParameters == ["noxsave", EmulatorProbe.Result.glibcVectorTunables, "clearcpuid=cx16,popcnt"])
+        result.failed = ["popcnt"]  // the kernel can use XSAVE: nothing to tell glibc
+        #expect(result.kernelParameters == ["clearcpuid=popcnt"])
+    }
+
+    @Test func nothingOnHardwareVirtualization() {
+        let result = EmulatorProbe.Result(failed: [], userSyscall: .arrivesInKernelMode)
+        #expect(!result.needsUserModeFixup)
+        #expect(result.kernelParameters.isEmpty && result.defaultClears.isEmpty)
+        #expect(result.commandLine(adding: "console=ttyS0") == "console=ttyS0")
+    }
+}
