@@ -168,7 +168,7 @@ let package = Package(
         .executableTarget(
             name: "kvm-fuzz",
             dependencies: ["KVM", "KVMBindings", "X86Setup", "DeviceBus", "LegacyDevices", "LinuxLoader", "KernelImageFixtures",
-                "VirtioMMIO", "VirtioDevices",
+                "VirtioMMIO", "VirtioDevices", "EmulatedCPL0Fallbacks",
             ],
             path: "Tests/Fuzz"),
 

@@ -1,4 +1,5 @@
 import DeviceBus
+import EmulatedCPL0Fallbacks
 import KVM
 import KVMBindings
 import X86Setup
@@ -28,6 +29,7 @@ final class GuestCampaign: Campaign {
     private var slowestStop: UInt64 = 0
     private var exitsHandled = 0
     private var stringIOExits = 0
+    private var fallbacks = 0
 
     static let idtAddress: UInt64 = 0x5000
     static let stubs64: UInt64 = 0x6000
@@ -56,6 +58,7 @@ final class GuestCampaign: Campaign {
             ("slowest-stop-us", String(slowestStop / 1000)),
             ("exits-answered-by-bus", String(exitsHandled)),
             ("string-io-exits", String(stringIOExits)),
+            ("kernel-instruction-fallbacks", String(fallbacks)),
             ("vms-created", String(machinesCreated)),
         ]
     }
@@ -137,6 +140,10 @@ final class GuestCampaign: Campaign {
             special = entry.applied(to: machine.initialSpecialRegisters)
             special.fs.base = program.fsBase
             special.gs.base = program.gsBase
+            if let idt = program.idtMutation {
+                special.idt.base = idt.base
+                special.idt.limit = idt.limit
+            }
             rip = program.codeAddress
         }
         let available = FuzzMachine.ramSize - Int(program.codeAddress)
@@ -234,7 +241,20 @@ final class GuestCampaign: Campaign {
             case .shutdown:
                 return finish(Outcome(key: "shutdown (triple fault)", replaceMachine: true))
             case .internalError(let error):
-                return finish(Outcome(key: "internal error: \(error.suberror)"))
+                // As `boot` does on this host: complete the kernel instructions KVM's emulator lacks
+                // (int3, fwait, ldmxcsr, stmxcsr) in the VMM, with the guest's own IDT, TSS and stack.
+                switch KernelInstructionFallback.complete(on: vcpu, memory: machine.vm.memory, instructionBytes: error.instructionBytes) {
+                case .delivered:
+                    fallbacks += 1
+                    last = "fallback: int3 delivered"
+                case .completed(let name):
+                    fallbacks += 1
+                    last = "fallback: \(name)"
+                case .notHandled:
+                    return finish(Outcome(key: "internal error: \(error.suberror)"))
+                case .undeliverable(let reason):
+                    return finish(Outcome(key: "internal error: \(error.suberror), fallback undeliverable: \(errorKey(text: reason))"))
+                }
             case .failEntry(let reason, _):
                 return finish(Outcome(key: "entry failure \(hex(reason))", replaceMachine: true))
             case .systemEvent(let event):

@@ -29,6 +29,8 @@ struct GuestProgram {
     /// and flips of control-register bits, that make the state invalid in interesting ways.
     var segmentMutation: SegmentMutation?
     var cr0Flip: UInt64
+    /// Long mode: an IDT register pointing at garbage or cut short (the VMM's int3 delivery reads it).
+    var idtMutation: (base: UInt64, limit: UInt16)?
     var cr4Flip: UInt64
     var eferFlip: UInt64
 
@@ -101,6 +103,11 @@ struct GuestProgram {
         let cr4Bits: [UInt64] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 16, 17, 18, 20, 21, 22, 40]
         let eferBits: [UInt64] = [0, 8, 10, 11, 12, 20]
         cr0Flip = random.chance(4) ? 1 << random.pick(cr0Bits) : 0
+        if mode != .real && random.chance(8) {
+            idtMutation = (
+                random.pick([0x5000, 0x5008, UInt64(FuzzMachine.ramSize) - 16, 0x20000, random.interesting64()] as [UInt64]),
+                random.pick([0, 15, 0x2F, 0x3F, 0xFFF, 0xFFFF, UInt16(truncatingIfNeeded: random.next())] as [UInt16]))
+        }
         cr4Flip = random.chance(4) ? 1 << random.pick(cr4Bits) : 0
         eferFlip = random.chance(3) ? 1 << random.pick(eferBits) : 0
     }
@@ -158,6 +165,7 @@ struct GuestProgram {
             case 25: snippet = [0xEA] + random.bytes(long ? 6 : 4)                                 // far jmp (invalid in 64-bit)
             case 26: snippet = [0xFF, random.pick([0x28, 0x18] as [UInt8])]                       // far jmp/call [rax]
             case 27: snippet = [0x0F, 0x01, random.pick([0x00, 0x08, 0xE0, 0xF0] as [UInt8])]    // sgdt sidt smsw lmsw
+            case 28: snippet = random.pick([[0xCC], [0x9B], [0x0F, 0xAE, 0x10], [0x0F, 0xAE, 0x18], [0x0F, 0xAE, 0x14, 0x24], [0x0F, 0xAE, 0x1C, 0x24], [0x0F, 0xAE, 0x90] + random.bytes(4), [0x48, 0x89, 0xC4], [0x48, 0x31, 0xE4]] as [[UInt8]])  // int3 fwait ldmxcsr stmxcsr (rsp-relative too), mov rsp,rax, xor rsp,rsp
             default: snippet = random.bytes(1 + Int(random.next() % 6))
             }
             bytes += snippet
@@ -227,6 +235,7 @@ struct GuestProgram {
                 "\"segmentMutation\": {\"segment\": \(m.segment), \"type\": \(m.type), \"present\": \(m.present), \"dpl\": \(m.dpl), "
                     + "\"db\": \(m.db), \"s\": \(m.s), \"l\": \(m.l), \"g\": \(m.g), \"limit\": \"\(hex(m.limit))\", \"selector\": \"\(hex(m.selector))\"}")
         }
+        if let idt = idtMutation { fields.append("\"idt\": {\"base\": \"\(hex(idt.base))\", \"limit\": \"\(hex(idt.limit))\"}") }
         fields.append("\"cr0Flip\": \"\(hex(cr0Flip))\", \"cr4Flip\": \"\(hex(cr4Flip))\", \"eferFlip\": \"\(hex(eferFlip))\"")
         return "{" + fields.joined(separator: ", ") + "}"
     }
