@@ -56,6 +56,7 @@ if [[ -z $iterations ]]; then
 fi
 batch=${batch:-$default_batch}
 
+mkdir -p "$root/.build"
 bin=${KVM_FUZZ_BIN:-}
 if [[ -z $bin ]]; then
     swift build --product kvm-fuzz >/dev/null 2>"$root/.build/fuzz-build.log" || { cat "$root/.build/fuzz-build.log" >&2; echo "fuzz.sh: building kvm-fuzz failed" >&2; exit 2; }

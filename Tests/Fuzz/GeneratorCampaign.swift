@@ -38,7 +38,8 @@ final class GeneratorCampaign: Campaign {
         baseline = try snapshot()
     }
 
-    deinit { try? FileManager.default.removeItem(at: scratch) }
+    /// Removes the scratch root (the runner ends with `exit`, so no deinit runs).
+    func finish() throws { try? FileManager.default.removeItem(at: scratch) }
 
     func snapshot() throws -> [String: Data] {
         var result: [String: Data] = [:]
