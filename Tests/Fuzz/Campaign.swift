@@ -59,6 +59,7 @@ final class ProgressMarker: Sendable {
         var text = Array(String(iteration).utf8)
         text += [UInt8](repeating: 0x20, count: max(0, 24 - text.count))
         text.append(0x0A)
+        // SAFETY: pwrite reads exactly the array's bytes, which the closure keeps alive.
         _ = text.withUnsafeBytes { pwrite(fileDescriptor, $0.baseAddress, $0.count, 0) }
     }
 
@@ -69,6 +70,8 @@ final class ProgressMarker: Sendable {
         let marker = self
         var thread = pthread_t()
         let box = Unmanaged.passRetained(marker).toOpaque()
+        // SAFETY: the marker is retained once here and taken (released) once by the new thread, which
+        // keeps it for the life of the process; the start routine has C's signature.
         _ = pthread_create(&thread, nil, { argument in
             let marker = Unmanaged<ProgressMarker>.fromOpaque(argument!).takeRetainedValue()
             marker.monitor()

@@ -32,7 +32,7 @@ final class FuzzMachine {
         vm = try system.createVM()
         try? vm.setTSSAddress(0xFFFB_D000)
         try vm.createIRQChip()
-        try vm.createPIT2(flags: 1)
+        try vm.createPIT2(options: .speakerDummy)
         try vm.mapMemory(slot: 0, at: 0, size: Self.ramSize)
         vcpu = try vm.createVCPU(id: 0)
         try vcpu.setCPUID(cpuid)

@@ -42,6 +42,7 @@ final class ResourceCampaign: Campaign {
         guard let file = fopen("/proc/self/statm", "r") else { return -1 }
         defer { fclose(file) }
         var size = 0, resident = 0
+        // SAFETY: the pointers are to the two locals, alive for the call.
         guard withUnsafeMutablePointer(to: &size, { s in withUnsafeMutablePointer(to: &resident) { r in vfscanf_wrapper(file, s, r) } }) else { return -1 }
         return resident * Int(sysconf(Int32(_SC_PAGESIZE))) / 1024
     }
@@ -172,7 +173,7 @@ final class ResourceCampaign: Campaign {
             vm = try system.createVM()
             try? vm.setTSSAddress(0xFFFB_D000)
             try vm.createIRQChip()
-            try vm.createPIT2(flags: 1)
+            try vm.createPIT2(options: .speakerDummy)
             try vm.mapMemory(slot: 0, at: 0, size: 4 << 20)
             let setup = try LongModeSetup.write(into: vm.memory)
             // Per vCPU at CPL3: rax counts; `mov [rbx], eax` to its own ioeventfd address (no memory slot
@@ -181,7 +182,7 @@ final class ResourceCampaign: Campaign {
             for cpu in 0..<4 {
                 let code: [UInt8] = [0x48, 0xFF, 0xC0, 0x89, 0x03, 0xEB, 0xF9]  // inc rax; mov [rbx], eax; jmp -7
                 try vm.memory.write(bytes: code, at: GuestAddress(0x10_0000 + UInt64(cpu) * 0x1000))
-                ioEvents.append(try vm.makeIOEventFD(address: Self.ioEventBase + UInt64(cpu) * 8, length: 4, space: .mmio))
+                ioEvents.append(try vm.makeIOEventFD(at: .memory(GuestAddress(Self.ioEventBase + UInt64(cpu) * 8)), length: 4))
             }
             irq = try vm.makeIRQFD(gsi: 5)
             let entry = setup.userEntry
@@ -317,7 +318,8 @@ final class ResourceCampaign: Campaign {
 private func vfscanf_wrapper(_ file: UnsafeMutablePointer<FILE>, _ size: UnsafeMutablePointer<Int>, _ resident: UnsafeMutablePointer<Int>) -> Bool {
     var buffer = [CChar](repeating: 0, count: 128)
     guard fgets(&buffer, 128, file) != nil else { return false }
-    let fields = String(cString: buffer).split(separator: " ")
+    let length = buffer.firstIndex(of: 0) ?? buffer.count
+    let fields = String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self).split(separator: " ")
     guard fields.count >= 2, let s = Int(fields[0]), let r = Int(fields[1]) else { return false }
     size.pointee = s
     resident.pointee = r
