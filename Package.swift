@@ -164,6 +164,14 @@ let package = Package(
             path: "Plugins/RegenerateKVMBindings"
         ),
 
+        // MARK: Fuzzing (Scripts/fuzz.sh runs it; not a product)
+        .executableTarget(
+            name: "kvm-fuzz",
+            dependencies: ["KVM", "KVMBindings", "X86Setup", "DeviceBus", "LegacyDevices", "LinuxLoader", "KernelImageFixtures",
+                "VirtioMMIO", "VirtioDevices", "EmulatedCPL0Fallbacks",
+            ],
+            path: "Tests/Fuzz"),
+
         // MARK: Tests
         .testTarget(
             name: "BindgenCoreTests",
