@@ -96,26 +96,34 @@ final class ResourceCampaign: Campaign {
 
     // MARK: Limits
 
-    /// Guest RAM larger than the host has: the runtime maps anonymous memory with MAP_NORESERVE, so a
-    /// size the address space can hold is accepted lazily (and a guest touching more than the host
-    /// has is the kernel's OOM business); past what mmap or KVM accept, the error must be typed.
+    /// Guest RAM larger than the host has (RAM and swap): a typed error
+    /// (`KVMRuntimeError.hostMemoryExceeded`) at every size, rather than a lazy mapping that would leave
+    /// a guest touching it to the OOM killer; with `allowsOvercommit` the runtime maps what the address
+    /// space holds, and past what mmap or KVM accept the error must still be typed.
     private func oversizedMemory() -> [String] {
         let physical = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
         var results: [String] = []
+        var problems: [String] = []
         for size in [physical * 4, 1 << 40, 1 << 44, 1 << 47, Int.max - 4095, Int.max] {
-            do {
-                let vm = try system.createVM()
-                try vm.mapMemory(slot: 0, at: 0, size: size)
-                // One page at the top, to show the mapping is real.
-                try vm.memory.write(bytes: [1], at: GuestAddress(UInt64(size - 1)))
-                results.append("\(size >> 30) GiB accepted (lazy)")
-            } catch {
-                results.append("\(size >> 30) GiB: \(error)")
+            for overcommit in [false, true] {
+                var backing = MemoryBacking.anonymous
+                backing.allowsOvercommit = overcommit
+                do {
+                    let vm = try system.createVM()
+                    try vm.mapMemory(slot: 0, at: 0, size: size, backing: backing)
+                    // One page at the top, to show the mapping is real.
+                    try vm.memory.write(bytes: [1], at: GuestAddress(UInt64(size - 1)))
+                    results.append("\(size >> 30) GiB\(overcommit ? " (overcommit)" : ""): accepted (lazy)")
+                    if !overcommit { problems.append("\(size >> 30) GiB of guest RAM was mapped on a host with \(physical >> 30) GiB") }
+                } catch {
+                    results.append("\(size >> 30) GiB\(overcommit ? " (overcommit)" : ""): \(error)")
+                    // hostMemoryExceeded, or invalidArgument where the size cannot even be rounded to pages.
+                    if !(error is KVMRuntimeError) { problems.append("\(size >> 30) GiB: untyped error \(error)") }
+                }
             }
         }
         extraFigures.append(("last-oversized-ram", results.joined(separator: " | ")))
         // Huge pages are reserved when mapped: more than the host has must fail at once, typed.
-        var problems: [String] = []
         do {
             let vm = try system.createVM()
             try vm.mapMemory(slot: 0, at: 0, size: physical * 4, backing: MemoryBacking(source: .hugeTLB(pageSize: .twoMiB)))
