@@ -82,7 +82,7 @@ let package = Package(
         .target(name: "CKVMShims", path: "Sources/CKVMShims"),
         // Opt-in fallbacks for hosts without hardware virtualization, whose KVM emulates guest kernel
         // code (PVM): emulator probe, kernel int3/fwait/ldmxcsr/stmxcsr, the user-mode syscall fix-up.
-        .target(name: "EmulatedCPL0Fallbacks", dependencies: ["KVM", "KVMBindings"], path: "Sources/EmulatedCPL0Fallbacks"),
+        .target(name: "EmulatedCPL0Fallbacks", dependencies: ["KVM", "KVMBindings", "X86Setup"], path: "Sources/EmulatedCPL0Fallbacks"),
 
         // MARK: x86 machine setup (descriptors, page tables, entry state, MSRs, CPUID) and the
         // x86 encoder for hand-written guests. Both compile to empty modules on other architectures.

@@ -5,6 +5,7 @@
 import Glibc
 import KVM
 import KVMBindings
+import X86Setup
 
 enum FailureReport {
     /// A multi-line dump of `vcpu`'s state.
@@ -31,7 +32,7 @@ enum FailureReport {
 
     /// "Code: xx xx <xx> xx ..." around RIP: up to 16 bytes before (when mapped) and 16 from RIP.
     static func codeLine(rip: UInt64, special: KVMSRegs, memory: GuestMemory, vcpu: VCPU?) -> String {
-        let linear = special.efer & CPUSetup.eferLMA != 0 ? rip : (special.cs.base &+ rip) & 0xFFFF_FFFF
+        let linear = special.efer & ExtendedFeatureEnable.longModeActive.rawValue != 0 ? rip : (special.cs.base &+ rip) & 0xFFFF_FFFF
         guard let physical = GuestPageWalk.translate(linear, special: special, memory: memory, vcpu: vcpu) else {
             return "Code: RIP \(hex(linear)) is not mapped"
         }
@@ -50,4 +51,10 @@ enum FailureReport {
         if bytes.last != 0x0A { bytes.append(0x0A) }
         _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
     }
+}
+
+/// `0x…` hexadecimal, zero-padded to `digits`, for boot's messages.
+func hex<T: BinaryInteger>(_ value: T, digits: Int = 0) -> String {
+    let text = String(value, radix: 16)
+    return "0x" + String(repeating: "0", count: max(0, digits - text.count)) + text
 }

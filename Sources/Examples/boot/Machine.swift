@@ -4,6 +4,7 @@
 import DeviceBus
 import Glibc
 import KVM
+import X86Setup
 
 final class Machine: @unchecked Sendable {
     // @unchecked: the mutable state is guarded by `lock`; the rest is immutable or Sendable.
@@ -88,12 +89,12 @@ final class Machine: @unchecked Sendable {
 
     /// Runs `options.cpus` vCPU threads and waits for the outcome (or the timeout).
     func run() -> Outcome {
-        var threads: [KVM.VCPUThread<Void, Never>] = []
+        var threads: [VCPUThread<Void, Never>] = []
         for index in 0..<options.cpus {
             do {
                 threads.append(try vm.spawnVCPU(id: UInt(index), stackSize: 1 << 20) { [self] vcpu in
-                    var vcpuThread = VCPUThread(machine: self, index: index)
-                    vcpuThread.run(vcpu)
+                    var vcpuLoop = VCPULoop(machine: self, index: index)
+                    vcpuLoop.run(vcpu)
                 })
             } catch {
                 finish(.hostError("vCPU \(index) setup: \(error)"))

@@ -1,5 +1,7 @@
 // Command-line options, parsed by hand (no Foundation, no ArgumentParser: the VMM stays small).
 
+import X86Setup
+
 struct Options: Equatable {
     /// Who decompresses a bzImage's kernel.
     enum Decompression: String, Equatable { case host, guest }

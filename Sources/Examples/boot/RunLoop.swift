@@ -9,7 +9,7 @@ import KVM
 import KVMBindings
 import X86Setup
 
-struct VCPUThread {
+struct VCPULoop {
     let machine: Machine
     let index: Int
     private var counts = ExitStatistics()
@@ -41,10 +41,8 @@ struct VCPUThread {
         try vcpu.setFPU(FPUDefaults.state)
         try vcpu.setLAPIC(LocalAPICSetup.configuringLINTs(try vcpu.lapic()))
         guard index == 0 else { return }  // application processors wait for INIT/SIPI
-        try vcpu.setSpecialRegisters(CPUSetup.specialRegisters(try vcpu.specialRegisters(), mode: machine.plan.mode))
-        var registers = CPUSetup.registers(entry: machine.plan.entry, mode: machine.plan.mode, argument: machine.plan.argument)
-        registers.rax = machine.plan.loaded.entry.rax  // multiboot: EAX = 0x2BADB002 (0 otherwise)
-        try vcpu.setRegisters(registers)
+        try vcpu.setSpecialRegisters(machine.plan.entryState.applied(to: try vcpu.specialRegisters()))
+        try vcpu.setRegisters(machine.plan.registers)
     }
 
     private mutating func loop(_ vcpu: VCPU) {

@@ -28,8 +28,8 @@
 //    this host's KVM cannot run at CPL0 (on hosts where KVM emulates kernel code; hardware
 //    virtualization passes every probe). The same probe says whether a user-mode `syscall` arrives in
 //    kernel mode; where it does not, every vCPU runs that product's UserModeFixup.
-// 6. Machine.swift starts one thread per vCPU (RunLoop.swift); BootCPUState.swift (over X86Setup) sets GDT,
-//    page tables and control registers; X86Setup's BootMSRs, FPUDefaults and LocalAPICSetup the MSRs, FPU
+// 6. Machine.swift starts one thread per vCPU (RunLoop.swift); X86Setup's LinuxBootGDT, PageTableBuilder and
+//    EntryState (KernelLoader.swift) set GDT, page tables and control registers; X86Setup's BootMSRs, FPUDefaults and LocalAPICSetup the MSRs, FPU
 //    and the LAPIC's LINT pins. vCPU 0 starts at the kernel's entry; the
 //    others wait in KVM for the INIT/SIPI Linux sends through the in-kernel LAPIC.
 // 7. Exits are answered in RunLoop.swift through the bus: COM1 (IRQ 4) prints to stdout through
@@ -52,6 +52,7 @@ import Glibc
 import KVM
 import KVMBindings
 import LinuxLoader
+import X86Setup
 
 func fatal(_ message: String, status: Int32) -> Never {
     FailureReport.printError("boot: " + message)
@@ -113,9 +114,7 @@ do {
     if options.probeEmulator {
         let started = monotonicNow()
         if let probe = EmulatorProbe.run(system: system, supported: supportedCPUID) {
-            cpuid.clears = probe.defaultClears.map { bit in
-                CPUIDPolicy.Clear(leaf: bit.leaf, subleaf: bit.subleaf, register: CPUIDPolicy.Register(rawValue: bit.register.rawValue)!, bit: bit.bit)
-            } + cpuid.clears
+            cpuid.clears = probe.defaultClears + cpuid.clears
             userModeFixup = probe.needsUserModeFixup && options.emulationFallback
             commandLine = probe.commandLine(adding: commandLine)
             let failed = probe.failed.isEmpty ? "none" : probe.failed.joined(separator: ", ")
