@@ -2,6 +2,7 @@
 // the outcome that ends the machine (the first one wins) and every other vCPU is stopped.
 
 import DeviceBus
+import EmulatedCPL0Fallbacks
 import Glibc
 import KVM
 import X86Setup
@@ -133,29 +134,23 @@ final class Machine: @unchecked Sendable {
 struct ExitStatistics {
     var portIO = 0
     var mmio = 0
-    var int3Delivered = 0
-    var completedByVMM = 0
     var unclaimed = 0
     var other = 0
-    /// UserModeFixup: syscalls completed, genuine page faults passed on.
-    var syscallsCompleted = 0
-    var pageFaultsPassedOn = 0
+    var fallbacks = VCPUFallbacks.Statistics()
 
     mutating func add(_ other: ExitStatistics) {
         portIO += other.portIO
         mmio += other.mmio
-        int3Delivered += other.int3Delivered
-        completedByVMM += other.completedByVMM
         unclaimed += other.unclaimed
         self.other += other.other
-        syscallsCompleted += other.syscallsCompleted
-        pageFaultsPassedOn += other.pageFaultsPassedOn
+        fallbacks.add(other.fallbacks)
     }
 
     var summary: String {
-        "exits: \(portIO) port I/O and \(mmio) MMIO (\(unclaimed) of them to no device), \(other) other; \(int3Delivered) kernel int3 delivered and "
-            + "\(completedByVMM) fwait/ldmxcsr/stmxcsr completed by the VMM"
-            + (syscallsCompleted + pageFaultsPassedOn > 0
-                ? "; \(syscallsCompleted) user syscalls completed and \(pageFaultsPassedOn) page faults passed on by the user-mode fix-up" : "")
+        let fixup = fallbacks.userModeFixup
+        return "exits: \(portIO) port I/O and \(mmio) MMIO (\(unclaimed) of them to no device), \(other) other; "
+            + "\(fallbacks.int3Delivered) kernel int3 delivered and \(fallbacks.instructionsCompleted) fwait/ldmxcsr/stmxcsr completed by the VMM"
+            + (fixup.syscallsCompleted + fixup.pageFaultsPassedOn > 0
+                ? "; \(fixup.syscallsCompleted) user syscalls completed and \(fixup.pageFaultsPassedOn) page faults passed on by the user-mode fix-up" : "")
     }
 }

@@ -36,7 +36,7 @@ struct VCPULoop {
         try vcpu.setCPUID(machine.cpuid.entries(for: index, cpuCount: machine.options.cpus, from: machine.supportedCPUID))
         let refused = BootMSRs.set(on: vcpu, supported: machine.supportedMSRs)
         if machine.options.verbose, !refused.isEmpty, index == 0 {
-            FailureReport.printError("boot: KVM refused boot MSRs " + refused.map { hex($0) }.joined(separator: ", "))
+            Messages.printError("boot: KVM refused boot MSRs " + refused.map { hex($0) }.joined(separator: ", "))
         }
         try vcpu.setFPU(FPUDefaults.state)
         try vcpu.setLAPIC(LocalAPICSetup.configuringLINTs(try vcpu.lapic()))
@@ -46,14 +46,11 @@ struct VCPULoop {
     }
 
     private mutating func loop(_ vcpu: VCPU) {
-        // Only where the emulator probe saw a user-mode syscall arrive at CPL3 (never on VMX/SVM).
-        let fixup = machine.userModeFixup ? UserModeFixup(vcpu: vcpu, memory: machine.vm.memory) : nil
-        defer {
-            if let fixup {
-                counts.syscallsCompleted += fixup.statistics.syscallsCompleted
-                counts.pageFaultsPassedOn += fixup.statistics.pageFaultsPassedOn
-            }
-        }
+        // The user-mode fix-up only where the emulator probe saw a user-mode syscall arrive at CPL3 (never on VMX/SVM).
+        let fallbacks = VCPUFallbacks(
+            vcpu: vcpu, memory: machine.vm.memory, userModeFixup: machine.userModeFixup,
+            kernelInstructions: machine.options.emulationFallback)
+        defer { counts.fallbacks = fallbacks.statistics }
         while true {
             let exit: VCPUExit
             do {
@@ -62,17 +59,12 @@ struct VCPULoop {
                 fail(vcpu, "KVM_RUN failed: \(error)")
                 return
             }
-            if let fixup {
-                switch Result(catching: { () throws(KVMRuntimeError) in try fixup.handle(exit) }) {
-                case .success(.resumed): continue
-                case .success(.notHandled): break
-                case .success(.hostDefect(let defect)):
-                    fail(vcpu, "\(defect)")
-                    return
-                case .failure(let error):
-                    fail(vcpu, "user-mode fix-up: \(error)")
-                    return
-                }
+            switch fallbacks.handle(exit) {
+            case .resumed: continue
+            case .failed(let reason):
+                fail(vcpu, reason)
+                return
+            case .notHandled: break
             }
             switch exit {
             case .io(let io):
@@ -100,21 +92,6 @@ struct VCPULoop {
                 }
                 return
             case .internalError(let error):
-                if machine.options.emulationFallback {
-                    switch KernelInstructionFallback.complete(on: vcpu, memory: machine.vm.memory, instructionBytes: error.instructionBytes) {
-                    case .delivered:
-                        counts.int3Delivered += 1
-                        continue
-                    case .completed:
-                        counts.completedByVMM += 1
-                        continue
-                    case .undeliverable(let reason):
-                        fail(vcpu, "KVM could not emulate a kernel int3, and it cannot be delivered: \(reason)")
-                        return
-                    case .notHandled:
-                        break
-                    }
-                }
                 fail(vcpu, "KVM \(error) (the instruction at RIP could not be run or emulated)")
                 return
             case .shutdown:
@@ -173,7 +150,7 @@ struct VCPULoop {
     }
 
     private func fail(_ vcpu: VCPU, _ summary: String) {
-        let details = FailureReport.dump(vcpu: vcpu, memory: machine.vm.memory)
+        let details = VCPUStateReport.describe(vcpu, memory: machine.vm.memory)
         machine.finish(.guestFailure(summary: "vCPU \(index): \(summary)", details: details))
     }
 
@@ -181,6 +158,6 @@ struct VCPULoop {
         guard let registers = try? vcpu.registers(), let special = try? vcpu.specialRegisters() else { return "state unreadable" }
         let mp = (try? vcpu.mpState()).map { "\($0)" } ?? "?"
         return "RIP \(hex(registers.rip)) CPL \(special.cs.selector & 3) mp-state \(mp); "
-            + FailureReport.codeLine(rip: registers.rip, special: special, memory: machine.vm.memory, vcpu: vcpu)
+            + VCPUStateReport.codeLine(rip: registers.rip, special: special, memory: machine.vm.memory, vcpu: vcpu)
     }
 }

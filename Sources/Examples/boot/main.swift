@@ -38,10 +38,10 @@
 //    cleanly; a write to the isa-debug-exit port ends it with status (value << 1) | 1. Where KVM's emulator cannot
 //    run a kernel int3, the #BP is delivered through the guest's IDT, and an fwait is stepped over
 //    (KernelInstructionFallback, in EmulatedCPL0Fallbacks). Any other failure prints the registers and the instruction bytes at
-//    RIP (FailureReport.swift, translated by X86Setup's GuestPageWalk) and ends the run with status 1.
+//    RIP (X86Setup's VCPUStateReport, through the guest's page tables) and ends the run with status 1.
 // 8. `--timeout` stops every vCPU and reports where each one was; `--report-memory` prints the VMM's
-//    resident memory minus the guest's (MemoryReport.swift); `--profile-guest MS [--symbols System.map]`
-//    samples every vCPU's RIP and prints where the guest spent its time (GuestProfiler.swift); `--dry-run` prints what would be booted
+//    resident memory minus the guest's (the runtime's VMMMemoryUsage); `--profile-guest MS [--symbols System.map]`
+//    samples every vCPU's RIP and prints where the guest spent its time (the runtime's GuestProfiler); `--dry-run` prints what would be booted
 //    and the structures written for it, without /dev/kvm (DryRun.swift).
 //
 // Exit status: 0 the guest powered off or reset, 1 guest failure or kernel panic, 2 usage error,
@@ -55,7 +55,7 @@ import LinuxLoader
 import X86Setup
 
 func fatal(_ message: String, status: Int32) -> Never {
-    FailureReport.printError("boot: " + message)
+    Messages.printError("boot: " + message)
     exit(status)
 }
 
@@ -63,13 +63,20 @@ let options: Options
 do {
     options = try Options(arguments: Array(CommandLine.arguments.dropFirst()))
 } catch {
-    if !error.description.isEmpty { FailureReport.printError("boot: \(error.description)") }
-    FailureReport.printError(Options.usage)
+    if !error.description.isEmpty { Messages.printError("boot: \(error.description)") }
+    Messages.printError(Options.usage)
     exit(error.description.isEmpty ? 0 : 2)
 }
 
+/// A System.map for `--profile-guest`.
+func symbolTable(path: String) throws -> GuestSymbolTable {
+    let file = try ImageFile(path: path)
+    guard let bytes = file.bytes(at: 0, count: file.size) else { throw ImageError.readFailed(path: path, errno: 0) }
+    return GuestSymbolTable(systemMap: String(decoding: bytes, as: UTF8.self))
+}
+
 func verbose(_ message: @autoclosure () -> String) {
-    if options.verbose { FailureReport.printError("boot: " + message()) }
+    if options.verbose { Messages.printError("boot: " + message()) }
 }
 
 if options.probeOnly {
@@ -77,7 +84,7 @@ if options.probeOnly {
         let system = try KVMSystem()
         let probe = EmulatorProbe.run(system: system, supported: try system.supportedCPUID())
         print((probe?.kernelParameters ?? []).joined(separator: " "))
-        if let probe { FailureReport.printError("boot: \(probe.userSyscall)") }
+        if let probe { Messages.printError("boot: \(probe.userSyscall)") }
         exit(0)
     } catch {
         fatal("\(error)", status: 3)
@@ -94,7 +101,7 @@ if options.dryRun {
         let plan = try BootKernel.load(
             kernel: kernel, initrd: initrd, commandLine: options.commandLine, memory: memory, map: map, acpi: acpi,
             decompression: options.decompression)
-        if !plan.decompressionNote.isEmpty { FailureReport.printError("boot: " + plan.decompressionNote) }
+        if !plan.decompressionNote.isEmpty { Messages.printError("boot: " + plan.decompressionNote) }
         print(DryRun.report(plan: plan, memory: memory, map: map, acpi: acpi, commandLine: options.commandLine))
         exit(0)
     } catch {
@@ -135,7 +142,7 @@ do {
     }
     let backingStarted = monotonicNow()
     for refusal in GuestRAMBacking.apply(to: vm.memory, hugePages: options.hugePages, prefault: options.prefault) {
-        FailureReport.printError("boot: guest RAM: \(refusal)")
+        Messages.printError("boot: guest RAM: \(refusal)")
     }
     if options.prefault { verbose("guest RAM prefaulted in \(Int((monotonicNow() - backingStarted) * 1000)) ms") }
     verbose("e820: " + map.entries.map(\.description).joined(separator: ", "))
@@ -147,14 +154,14 @@ do {
     let plan = try BootKernel.load(
         kernel: kernel, initrd: initrd, commandLine: commandLine, memory: vm.memory, map: map, acpi: acpi,
         decompression: options.decompression)
-    if !plan.decompressionNote.isEmpty { FailureReport.printError("boot: " + plan.decompressionNote) }
+    if !plan.decompressionNote.isEmpty { Messages.printError("boot: " + plan.decompressionNote) }
     verbose(plan.summary)
     verbose("command line: \(commandLine)")
 
     let console = Console()
     let (bus, uart) = try BootDevices.bus(vm: vm, console: console)
     let profiler = try options.profileIntervalMilliseconds.map { interval throws in
-        GuestProfiler(intervalMilliseconds: interval, symbols: try options.symbolsPath.map { path throws in try SymbolTable(path: path) })
+        GuestProfiler(intervalMilliseconds: interval, symbols: try options.symbolsPath.map { path throws in try symbolTable(path: path) })
     }
     machine = Machine(
         vm: vm, console: console, bus: bus, options: options, plan: plan, cpuid: cpuid, supportedCPUID: supportedCPUID,
@@ -166,24 +173,24 @@ do {
 
 let outcome = machine.run()
 verbose(machine.statistics.summary)
-if let profiler = machine.profiler { FailureReport.printError("boot: " + profiler.report()) }
-if options.reportMemory { FailureReport.printError("boot: " + MemoryReport.measure(memory: machine.vm.memory).summary) }
+if let profiler = machine.profiler { Messages.printError("boot: " + profiler.report()) }
+if options.reportMemory { Messages.printError("boot: " + VMMMemoryUsage.measure(memory: machine.vm.memory).summary) }
 
 switch outcome {
 case .powerOff(let reason), .reset(let reason):
-    FailureReport.printError("boot: \(reason)")
+    Messages.printError("boot: \(reason)")
     exit(0)
 case .exit(let status, let reason):
-    FailureReport.printError("boot: \(reason)")
+    Messages.printError("boot: \(reason)")
     exit(status)
 case .guestFailure(let summary, let details):
-    FailureReport.printError("boot: guest failure: \(summary)\n\(details)")
+    Messages.printError("boot: guest failure: \(summary)\n\(details)")
     exit(1)
 case .timeout(let seconds):
     var text = "boot: timeout: the guest was still running after \(seconds) s"
     if machine.console.kernelNotices.contains(.panic) { text += " (the kernel had panicked)" }
     for location in machine.stopLocations { text += "\n  \(location)" }
-    FailureReport.printError(text)
+    Messages.printError(text)
     exit(124)
 case .hostError(let message):
     fatal(message, status: 3)
