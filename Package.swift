@@ -204,6 +204,11 @@ let package = Package(
         // Tests/ExamplesTests/ExampleRunner.swift for how the tests find them). Depends on `boot` only for
         // unit tests of its profiler (`@testable import boot`).
         .testTarget(name: "ExamplesTests", dependencies: ["boot", "KernelImageFixtures"], path: "Tests/ExamplesTests"),
+        // The "Build a VMM" article's code (Sources/KVM/KVM.docc/BuildAVMM.md), compiled and run.
+        .testTarget(
+            name: "DocumentationTests",
+            dependencies: ["KVM", "KVMBindings", "X86Setup", "X86Assembler", "DeviceBus", "LegacyDevices", "LinuxLoader", "KernelImageFixtures"],
+            path: "Tests/DocumentationTests"),
     ],
     swiftLanguageModes: [.v6]
 )
