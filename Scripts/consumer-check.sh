@@ -25,7 +25,7 @@ echo "$output"
 for expected in 'struct kvm_userspace_memory_region size 32' 'KVM_CREATE_VM 0xae01' 'KVM_EXIT_IO 2 KVM_EXIT_IO' \
     'KVM 0x100000 buffer \[82, 83, 70, 83\]' 'LinuxLoader e820 4 entries, payload xz' 'X86Setup code64 0xaf9b000000ffff' \
     'X86Assembler hlt \[244\]' 'DeviceBus overlap refused' 'LegacyDevices debug exit 1 -> status 3' \
-    'ACPITables DSDT FACP APIC XSDT' 'EmulatedCPL0Fallbacks clearcpuid=popcnt' 'VirtioQueue ' \
+    'ACPITables RSDP DSDT FACP APIC XSDT' 'EmulatedCPL0Fallbacks clearcpuid=popcnt' 'VirtioQueue ' \
     'VirtioMMIO virtio_mmio.device=' 'VirtioDevices 52:54:00:12:34:56'; do
     grep -q "$expected" <<<"$output" || { echo "consumer-check: FAILED: no line matching '$expected'"; exit 1; }
 done
