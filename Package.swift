@@ -181,23 +181,25 @@ let package = Package(
         ),
         .testTarget(
             name: "KVMTests",
-            dependencies: ["KVM", "X86Setup", "X86Assembler", "EmulatedCPL0Fallbacks"],
+            dependencies: ["KVM", "X86Setup", "X86Assembler", "EmulatedCPL0Fallbacks", "TestSupport"],
             path: "Tests/KVMTests"
         ),
         // X86Assembler's encodings against GNU `as` (binutils), and X86Setup's tables, walks, CPUID
         // and a real VM entering long mode with them.
         .testTarget(name: "X86AssemblerTests", dependencies: ["X86Assembler"], path: "Tests/X86AssemblerTests"),
         .testTarget(
-            name: "X86SetupTests", dependencies: ["X86Setup", "X86Assembler", "KVM", "KVMBindings"],
+            name: "X86SetupTests", dependencies: ["X86Setup", "X86Assembler", "KVM", "KVMBindings", "TestSupport"],
             path: "Tests/X86SetupTests"),
         .testTarget(name: "DeviceBusTests", dependencies: ["DeviceBus", "KVM"], path: "Tests/DeviceBusTests"),
         .testTarget(
             name: "LegacyDevicesTests", dependencies: ["LegacyDevices", "DeviceBus", "KVM"], path: "Tests/LegacyDevicesTests"),
         .testTarget(name: "ACPITablesTests", dependencies: ["ACPITables"], path: "Tests/ACPITablesTests"),
         .testTarget(
-            name: "VirtioTests", dependencies: ["VirtioQueue", "VirtioMMIO", "VirtioDevices", "DeviceBus", "KVM", "KVMBindings"],
+            name: "VirtioTests", dependencies: ["VirtioQueue", "VirtioMMIO", "VirtioDevices", "DeviceBus", "KVM", "KVMBindings", "TestSupport"],
             path: "Tests/VirtioTests"),
         .testTarget(name: "LinuxLoaderTests", dependencies: ["LinuxLoader", "KVM", "KernelImageFixtures"], path: "Tests/LinuxLoaderTests"),
+        // What several test targets share (the seeded generator).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         // Synthetic kernel images and compressed streams, shared by the loader's unit tests and boot's tests.
         .target(name: "KernelImageFixtures", dependencies: ["LinuxLoader"], path: "Tests/KernelImageFixtures"),
         // Runs the example executables as subprocesses (SwiftPM builds them with the tests; see

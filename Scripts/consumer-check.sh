@@ -57,8 +57,11 @@ swift build --scratch-path "$scratch/git" --cache-path "$scratch/cache" -v >"$lo
 if grep -E 'BindgenCore|kvm-bindgen|CClang' "$log" | grep -qE 'swift-frontend|swiftc'; then
     echo "consumer-check: FAILED: building the git consumer compiled the generator"; exit 1
 fi
-resolved=$(grep -A3 '"identity" : "swift-kvm"' Package.resolved | grep '"version"' || true)
-grep -q '0.1.0' <<<"$resolved" || { echo "consumer-check: FAILED: swift-kvm did not resolve to 0.1.0"; cat Package.resolved; exit 1; }
+# What resolved, printed (the mirror's versions of swift-kvm's own dependencies included).
+versions=$(python3 -c 'import json, sys
+for pin in json.load(open(sys.argv[1]))["pins"]: print(pin["identity"], pin["state"].get("version"), pin["state"]["revision"][:12])' Package.resolved)
+echo "$versions"
+grep -q '^swift-kvm 0.1.0 ' <<<"$versions" || { echo "consumer-check: FAILED: swift-kvm did not resolve to 0.1.0"; exit 1; }
 output=$("$scratch/git/debug/GitConsumer")
 echo "$output"
 grep -q 'GitConsumer KVM 0x1000 X86Setup page tables at 0x1000' <<<"$output" || { echo "consumer-check: FAILED: git consumer output"; exit 1; }
