@@ -12,9 +12,11 @@ graphs="$scratch/symbol-graphs"
 docc=${DOCC:-$(command -v docc || echo "$(dirname "$(readlink -f "$(command -v swift)")")/docc")}
 rm -rf "$graphs" && mkdir -p "$graphs"
 products=(KVM X86Setup X86Assembler LinuxLoader DeviceBus LegacyDevices ACPITables EmulatedCPL0Fallbacks VirtioQueue VirtioMMIO VirtioDevices)
+# Each product is a target of the same name (an "automatic" library product cannot be built with --product).
 for product in "${products[@]}"; do
-    swift build --scratch-path "$scratch" --product "$product" \
-        -Xswiftc -emit-symbol-graph -Xswiftc -emit-symbol-graph-dir -Xswiftc "$graphs" >/dev/null
+    swift build --scratch-path "$scratch" --target "$product" \
+        -Xswiftc -emit-symbol-graph -Xswiftc -emit-symbol-graph-dir -Xswiftc "$graphs" >"$scratch/build.log" 2>&1 \
+        || { cat "$scratch/build.log"; exit 1; }
 done
 failed=0
 for product in "${products[@]}"; do

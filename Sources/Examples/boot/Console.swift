@@ -13,7 +13,7 @@ final class Console: @unchecked Sendable {
     /// What the kernel last said about its own fate.
     enum KernelNotice: Equatable { case panic, restarting, poweringDown, halted }
 
-    private let lock = Lock()
+    private let lock = ConditionLock()
     private var pendingLine: [UInt8] = []
     private var notices: [KernelNotice] = []
     private let outputFD: Int32

@@ -35,7 +35,7 @@ final class Machine: @unchecked Sendable {
     /// The emulator probe found that user-mode `syscall` arrives at CPL3: every vCPU runs a UserModeFixup.
     let userModeFixup: Bool
 
-    private let lock = Lock()
+    private let lock = ConditionLock()
     private(set) var outcome: Outcome?
     private var stoppers: [VCPUStopper] = []
     private var configured = 0
@@ -102,7 +102,7 @@ final class Machine: @unchecked Sendable {
                 break
             }
         }
-        let deadline = options.timeoutSeconds.map { monotonicNow() + $0 }
+        let deadline = options.timeoutSeconds.map { ConditionLock.monotonicNow() + $0 }
         lock.withLock {
             while configured < threads.count && outcome == nil { lock.wait(until: nil) }
             released = true
@@ -115,7 +115,7 @@ final class Machine: @unchecked Sendable {
         }
         lock.withLock {
             while outcome == nil {
-                if let deadline, monotonicNow() >= deadline {
+                if let deadline, ConditionLock.monotonicNow() >= deadline {
                     outcome = .timeout(seconds: options.timeoutSeconds ?? 0)
                     for stopper in stoppers { stopper.stop() }
                     break

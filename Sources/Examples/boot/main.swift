@@ -91,13 +91,13 @@ do {
     var commandLine = options.commandLine
     var userModeFixup = false
     if options.probeEmulator {
-        let started = monotonicNow()
+        let started = ConditionLock.monotonicNow()
         if let probe = EmulatorProbe.run(system: system, supported: supportedCPUID) {
             cpuid.clears = probe.defaultClears + cpuid.clears
             userModeFixup = probe.needsUserModeFixup && options.emulationFallback
             commandLine = probe.commandLine(adding: commandLine)
             let failed = probe.failed.isEmpty ? "none" : probe.failed.joined(separator: ", ")
-            verbose("emulator probe (\(Int((monotonicNow() - started) * 1e3)) ms): KVM cannot run at CPL0: \(failed); \(probe.userSyscall)"
+            verbose("emulator probe (\(Int((ConditionLock.monotonicNow() - started) * 1e3)) ms): KVM cannot run at CPL0: \(failed); \(probe.userSyscall)"
                 + (probe.userCPUIDIsNative ? "; user-mode cpuid reports the host's features" : ""))
         }
     }
@@ -113,12 +113,12 @@ do {
         try vm.mapMemory(slot: UInt32(slot), at: GuestAddress(range.address), size: Int(range.size))
     }
     // THP and prefaulting are asked for after mapping: a host that refuses either still boots the guest.
-    let backingStarted = monotonicNow()
+    let backingStarted = ConditionLock.monotonicNow()
     for region in vm.memory.regions {
         do { if options.hugePages { try region.mapping.adviseTransparentHugePages() } } catch { Messages.printError("boot: guest RAM: \(error)") }
         do { if options.prefault { try region.mapping.populate() } } catch { Messages.printError("boot: guest RAM: \(error)") }
     }
-    if options.prefault { verbose("guest RAM prefaulted in \(Int((monotonicNow() - backingStarted) * 1000)) ms") }
+    if options.prefault { verbose("guest RAM prefaulted in \(Int((ConditionLock.monotonicNow() - backingStarted) * 1000)) ms") }
     verbose("e820: " + map.entries.map(\.description).joined(separator: ", "))
     let acpi = try BootDevices.acpiTables(base: GuestLayout.acpiBase, cpuCount: options.cpus)
     verbose("ACPI: " + acpi.tables.map { "\($0.signature) \(hex($0.address))" }.joined(separator: ", "))

@@ -69,7 +69,7 @@ public final class GuestProfiler: Sendable {
     public let started: Double
     private let samples = Mutex<[Sample]>([])
 
-    public init(intervalMilliseconds: Int, symbols: GuestSymbolTable?, started: Double = GuestProfiler.monotonicSeconds()) {
+    public init(intervalMilliseconds: Int, symbols: GuestSymbolTable?, started: Double = ConditionLock.monotonicNow()) {
         intervalSeconds = Double(intervalMilliseconds) / 1000
         self.symbols = symbols
         self.started = started
@@ -78,7 +78,7 @@ public final class GuestProfiler: Sendable {
     /// Reads the stopped vCPU's RIP and CPL and records them.
     public func sample(_ vcpu: VCPU, index: Int) {
         guard let registers = try? vcpu.registers(), let special = try? vcpu.specialRegisters() else { return }
-        add(Sample(seconds: Self.monotonicSeconds() - started, vcpu: index, rip: registers.rip, userMode: special.cs.selector & 3 == 3))
+        add(Sample(seconds: ConditionLock.monotonicNow() - started, vcpu: index, rip: registers.rip, userMode: special.cs.selector & 3 == 3))
     }
 
     public func add(_ sample: Sample) { samples.withLock { $0.append(sample) } }
@@ -151,13 +151,4 @@ extension String {
     fileprivate var trimmingLeadingSpaces: String { String(drop { $0 == " " }) }
 }
 
-extension GuestProfiler {
-    /// CLOCK_MONOTONIC in seconds: the clock of ``started`` and of the samples.
-    public static func monotonicSeconds() -> Double {
-        var time = timespec()
-        // SAFETY: clock_gettime writes the local timespec.
-        unsafe clock_gettime(CLOCK_MONOTONIC, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
-    }
-}
 #endif
