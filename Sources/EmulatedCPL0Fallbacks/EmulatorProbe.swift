@@ -170,7 +170,9 @@ public enum EmulatorProbe {
 
     /// Runs every probe in a throwaway VM; nil if the probe VM itself could not be set up.
     ///
-    /// - Parameter supported: `KVMSystem.supportedCPUID()`, the leaves the probe vCPU starts from.
+    /// - Parameters:
+    ///   - system: The open `/dev/kvm`; the probe creates its own VM on it.
+    ///   - supported: `KVMSystem.supportedCPUID()`, the leaves the probe vCPU starts from.
     public static func run(system: KVMSystem, supported: CPUIDEntries) -> Result? {
         // The probe vCPU claims every probed feature, whatever KVM lists: a guest on such a host may see
         // the host's own CPUID bits, and CR4 bits such as OSXSAVE need the CPUID bit.

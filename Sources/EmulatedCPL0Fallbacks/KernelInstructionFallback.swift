@@ -41,8 +41,11 @@ public enum KernelInstructionFallback {
     /// Finishes the instruction at RIP if it is one handled here (int3: deliver #BP; fwait: step over;
     /// ldmxcsr/stmxcsr: perform), at CPL0 in 64-bit mode.
     ///
-    /// - Parameter instructionBytes: what KVM reported with the emulation failure
-    ///   (`InternalError.instructionBytes`, may be empty: the bytes are then read at RIP).
+    /// - Parameters:
+    ///   - vcpu: The vCPU that exited with the emulation failure, on its own thread.
+    ///   - memory: The VM's guest memory, read and written through the guest's page tables.
+    ///   - instructionBytes: What KVM reported with the emulation failure
+    ///     (`InternalError.instructionBytes`, may be empty: the bytes are then read at RIP).
     public static func complete(on vcpu: VCPU, memory: GuestMemory, instructionBytes: [UInt8]) -> Outcome {
         guard var registers = try? vcpu.registers(), var special = try? vcpu.specialRegisters() else {
             return .undeliverable("cannot read the vCPU's registers")
