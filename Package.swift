@@ -210,7 +210,8 @@ let package = Package(
         // Runs the example executables as subprocesses (SwiftPM builds them with the tests; see
         // Tests/ExamplesTests/ExampleRunner.swift for how the tests find them). Depends on `boot` only for
         // unit tests of its profiler (`@testable import boot`).
-        .testTarget(name: "ExamplesTests", dependencies: ["boot", "microvm", "KernelImageFixtures"], path: "Tests/ExamplesTests"),
+        .testTarget(name: "ExamplesTests", dependencies: ["boot", "microvm", "KernelImageFixtures", "LinuxLoader"], path: "Tests/ExamplesTests",
+            exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

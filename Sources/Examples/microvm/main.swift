@@ -80,7 +80,7 @@ do {
     // Devices. The console of the command's choice feeds GuestConsole; COM1 is there either way.
     var bus = MachineBus()
     let com1 = Serial16550A(interrupt: .irqLine(4, of: vm)) { byte in
-        if options.console == .ttyS0 { console.receive(CollectionOfOne(byte)) }
+        if options.console == .ttyS0 { console.receive(CollectionOfOne(byte)) } else if options.verbose { GuestConsole.write([byte], to: 2) }
     }
     try bus.portIO.register(com1, base: 0x3F8, size: Serial16550A.size)
     let i8042 = I8042()

@@ -1,0 +1,111 @@
+import Foundation
+import Testing
+
+// `microvm` booting the minimal test kernel (Scripts/test-kernel.sh) with the busybox initramfs
+// (Scripts/test-initramfs.sh) and running commands in the guest through the /init protocol. Each boot
+// costs 30-90 s where KVM emulates guest kernel code, so one boot serves several checks.
+
+enum TestKernel {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    /// Runs `script` in the package root; its last stdout line is the product's path (built or reused).
+    static func build(_ script: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = [packageRoot.appendingPathComponent(script).path]
+        process.currentDirectoryURL = packageRoot
+        let output = Pipe()
+        process.standardOutput = output
+        let started = Date()
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0,
+            let path = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init),
+            FileManager.default.fileExists(atPath: path)
+        else { throw ExampleRunner.Failure(description: "\(script) failed (status \(process.terminationStatus))") }
+        print("\(script): \(path) in \(Int(Date().timeIntervalSince(started))) s")
+        return path
+    }
+
+    static let paths: Result<(kernel: String, initrd: String), any Error> = Result {
+        (try build("Scripts/test-kernel.sh"), try build("Scripts/test-initramfs.sh"))
+    }
+
+    /// `microvm --kernel K --initrd I OPTIONS -- COMMAND`, timed.
+    static func microvm(
+        _ options: [String], _ command: [String], timeout: Double = 300, launcher: [String] = []
+    ) throws -> ExampleRunner.Output {
+        let (kernel, initrd) = try paths.get()
+        let started = Date()
+        let output = try ExampleRunner.run(
+            "microvm", arguments: ["--kernel", kernel, "--initrd", initrd, "--timeout", "\(Int(timeout) - 20)"] + options + ["--"] + command,
+            timeout: timeout, launcher: launcher)
+        print("microvm \(options) boot and command: \(Int(Date().timeIntervalSince(started))) s, status \(output.status)")
+        return output
+    }
+
+    /// sha256 of `data` in hex, by coreutils' sha256sum.
+    static func sha256(_ data: Data) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+        DispatchQueue.global().async {
+            input.fileHandleForWriting.write(data)
+            try? input.fileHandleForWriting.close()
+        }
+        let result = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(String(decoding: result, as: UTF8.self).prefix(64))
+    }
+}
+
+extension ExampleTests {
+    @Suite struct Microvm {
+        @Test func echoPrintsTokenAndExitsZero() throws {
+            let output = try TestKernel.microvm([], ["/bin/busybox", "echo", "TOKEN with 'quotes' and $dollar"])
+            #expect(output.standardOutput == "TOKEN with 'quotes' and $dollar\n", "stderr:\n\(output.standardError)")
+            #expect(output.status == 0)
+        }
+
+        /// One boot: the command's exit status, and 1 MiB of output (base64 of 786,432 random bytes, 76
+        /// columns) arriving byte for byte, checked by a sha256 the guest prints after it.
+        @Test func exitStatusAndOneMiBOfOutput() throws {
+            let script = """
+                B=/bin/busybox
+                $B head -c 786432 /dev/urandom > /tmp/random
+                $B base64 /tmp/random > /tmp/text
+                $B cat /tmp/text
+                echo "guest-sha256 $($B sha256sum < /tmp/text)"
+                exit 7
+                """
+            let output = try TestKernel.microvm([], ["/bin/busybox", "sh", "-c", script])
+            #expect(output.status == 7, "stderr:\n\(output.standardError)")
+            let text = output.standardOutput
+            let marker = try #require(text.range(of: "guest-sha256 "), "no checksum line; stderr:\n\(output.standardError)")
+            let payload = Data(text[..<marker.lowerBound].utf8)
+            #expect(payload.count == 1_048_576 + 13_798, "786,432 bytes in base64: 1 MiB plus a line break per 76 columns")
+            let guestSum = String(text[marker.upperBound...].prefix(64))
+            #expect(try TestKernel.sha256(payload) == guestSum)
+        }
+
+        /// A kernel that cannot start init panics ("No working init found"): reported as a panic, 121.
+        @Test func panicIsReported() throws {
+            let output = try TestKernel.microvm(["--append", "rdinit=/nonexistent init=/nonexistent"], ["/bin/busybox", "true"])
+            #expect(output.status == 121, "stderr:\n\(output.standardError)")
+            #expect(output.standardError.contains("the guest kernel panicked"))
+            #expect(output.standardError.contains("Kernel panic - not syncing"))
+            #expect(output.standardOutput.isEmpty)
+        }
+
+        @Test func usageErrors() throws {
+            #expect(try ExampleRunner.run("microvm", arguments: ["--kernel", "/nonexistent", "--", "true"]).status == 125)
+            #expect(try ExampleRunner.run("microvm", arguments: ["--kernel", "k"]).status == 125, "no command")
+            #expect(try ExampleRunner.run("microvm", arguments: ["--disk", "x,rw", "--kernel", "k", "--", "true"]).status == 125)
+        }
+    }
+}
