@@ -72,23 +72,26 @@ extension ExampleTests {
             #expect(output.status == 0)
         }
 
-        /// One boot: the command's exit status, and 1 MiB of output (base64 of 786,432 random bytes, 76
-        /// columns) arriving byte for byte, checked by a sha256 the guest prints after it.
+        /// One boot: the command's exit status, and 1 MiB of output (the text of `seq 1 200000`, cut at
+        /// 1,048,576 bytes: made at native speed in user mode, where /dev/urandom's kernel ChaCha20 would
+        /// be emulated) arriving byte for byte, checked by a sha256 the guest prints after it. On hvc0
+        /// (virtio-console): the 16550 moves ~4.4 KB/s where KVM emulates the guest kernel's serial
+        /// driver, which would make this a four-minute test.
         @Test func exitStatusAndOneMiBOfOutput() throws {
             let script = """
                 B=/bin/busybox
-                $B head -c 786432 /dev/urandom > /tmp/random
-                $B base64 /tmp/random > /tmp/text
+                $B seq 1 200000 | $B head -c 1048576 > /tmp/text
                 $B cat /tmp/text
                 echo "guest-sha256 $($B sha256sum < /tmp/text)"
                 exit 7
                 """
-            let output = try TestKernel.microvm([], ["/bin/busybox", "sh", "-c", script])
+            let output = try TestKernel.microvm(["--console", "hvc0"], ["/bin/busybox", "sh", "-c", script])
             #expect(output.status == 7, "stderr:\n\(output.standardError)")
             let text = output.standardOutput
             let marker = try #require(text.range(of: "guest-sha256 "), "no checksum line; stderr:\n\(output.standardError)")
             let payload = Data(text[..<marker.lowerBound].utf8)
-            #expect(payload.count == 1_048_576 + 13_798, "786,432 bytes in base64: 1 MiB plus a line break per 76 columns")
+            #expect(payload.count == 1_048_576)
+            #expect(payload.starts(with: Data("1\n2\n3\n".utf8)))
             let guestSum = String(text[marker.upperBound...].prefix(64))
             #expect(try TestKernel.sha256(payload) == guestSum)
         }
