@@ -12,7 +12,7 @@ enum TestKernel {
     /// Runs `script` in the package root; its last stdout line is the product's path (built or reused).
     static func build(_ script: String) throws -> String {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = [packageRoot.appendingPathComponent(script).path]
         process.currentDirectoryURL = packageRoot
         let output = Pipe()

@@ -33,8 +33,9 @@ import Testing
         let header = "070701" + "00000001" + "000081ED" + "00000000" + "00000000" + "00000001" + "00000000" + "00000003"
             + "00000000" + "00000000" + "00000000" + "00000000" + "00000002" + "00000000"
         #expect(Array(bytes.prefix(110)) == Array(header.utf8))
-        #expect(Array(bytes[110..<116]) == [0x61, 0, 0, 0, 0, 0], "name, NUL, padded so the data starts at 116")
-        #expect(Array(bytes[116..<120]) == [0x68, 0x69, 0x0A, 0], "data padded to 4")
+        #expect(Array(bytes[110..<112]) == [0x61, 0], "name and NUL: 112, a multiple of 4, so the data follows at once")
+        #expect(Array(bytes[112..<116]) == [0x68, 0x69, 0x0A, 0], "data padded to 4")
+        #expect(Array(bytes[116..<122]) == Array("070701".utf8), "the trailer's header")
         #expect(bytes.count % 4 == 0)
     }
 

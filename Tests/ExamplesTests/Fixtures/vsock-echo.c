@@ -2,7 +2,8 @@
  * test with the host's gcc and put in the guest's initramfs.
  *   vsock-echo connect PORT MESSAGE  connects to the host (CID 2) on PORT, sends MESSAGE, shuts down its
  *                                    sending side, prints what comes back until EOF
- *   vsock-echo serve PORT            accepts one connection on PORT and echoes it back until EOF */
+ *   vsock-echo serve PORT            accepts one connection on PORT and echoes it back up to the first
+ *                                    line break (or EOF), then closes it */
 #include <linux/vm_sockets.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,8 +34,10 @@ int main(int argc, char **argv) {
     if (listen(fd, 1) < 0) return fail("listen");
     int connection = accept(fd, NULL, NULL);
     if (connection < 0) return fail("accept");
-    while ((count = read(connection, buffer, sizeof buffer)) > 0)
+    while ((count = read(connection, buffer, sizeof buffer)) > 0) {
         if (write(connection, buffer, (size_t)count) != count) return fail("write");
+        if (memchr(buffer, '\n', (size_t)count)) break;
+    }
     close(connection);
     return count < 0 ? fail("read") : 0;
 }
