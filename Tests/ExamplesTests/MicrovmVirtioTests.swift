@@ -203,8 +203,10 @@ extension ExampleTests.Microvm {
         #expect(line("vsock-out ") == "vsock-out host-echo:hello-from-guest", "guest → host; \(report)")
         #expect(peer.fromGuest == "hello-from-guest")
         #expect(peer.echoedByGuest == "hello-from-host\n", "host → guest → host; \(peer.log)")
-        // hvc0: the kernel's log from when hvc0 registers (what came before is not replayed there).
-        #expect(output.standardError.contains("Run /init as init process"), "the kernel log arrived on hvc0")
+        // hvc0: the kernel's log from when hvc0 registers (what came before is not replayed there), with
+        // the disks' probe lines (`loglevel=6`: notices and above).
+        #expect(output.standardError.contains("virtio_blk virtio0: [vda] 2048 512-byte logical blocks"), "the kernel log arrived on hvc0")
+        #expect(output.standardError.contains("virtio_blk virtio2: [vdc] 8192 512-byte logical blocks"))
         #expect(lines.last == "done")
     }
 }
