@@ -96,12 +96,21 @@ extension ExampleTests {
             #expect(try TestKernel.sha256(payload) == guestSum)
         }
 
-        /// A kernel that cannot start init panics ("No working init found"): reported as a panic, 121.
-        @Test func panicIsReported() throws {
-            let output = try TestKernel.microvm(["--append", "rdinit=/nonexistent init=/nonexistent"], ["/bin/busybox", "true"])
+        /// A kernel that cannot start init panics: reported as a panic (121). The same boot proves an ext4
+        /// root on virtio-blk: with `rdinit=` pointing nowhere the kernel mounts `root=/dev/vda` (an image
+        /// made by `mke2fs -d`, with no init on it) and then finds no init there either.
+        @Test func panicIsReportedAfterMountingTheExt4Root() throws {
+            let scratch = try MicrovmScratch()
+            try FileManager.default.createDirectory(atPath: scratch.file("rootfs"), withIntermediateDirectories: true)
+            try Data("no init here\n".utf8).write(to: URL(fileURLWithPath: scratch.file("rootfs/README")))
+            try runTool(["mke2fs", "-q", "-t", "ext4", "-d", scratch.file("rootfs"), scratch.file("root.ext4"), "4M"])
+            let output = try TestKernel.microvm(
+                ["--disk", scratch.file("root.ext4"), "--verbose", "--append", "loglevel=7 root=/dev/vda rdinit=/nonexistent init=/nonexistent"],
+                ["/bin/busybox", "true"])
             #expect(output.status == 121, "stderr:\n\(output.standardError)")
             #expect(output.standardError.contains("the guest kernel panicked"))
-            #expect(output.standardError.contains("Kernel panic - not syncing"))
+            #expect(output.standardError.contains("VFS: Mounted root (ext4 filesystem) readonly on device"))
+            #expect(output.standardError.contains("Kernel panic - not syncing: Requested init /nonexistent failed"))
             #expect(output.standardOutput.isEmpty)
         }
 
