@@ -110,8 +110,10 @@ final class Machine: Sendable {
                 }
                 return finish(.guestFailure("vCPU \(index): KVM \(error) (the instruction at RIP could not be run or emulated)"))
             case .shutdown:
-                // Linux's last resort after "reboot: Restarting system"; otherwise an unhandled exception.
-                return finish(console.phase == .command ? .guestFailure("vCPU \(index): triple fault") : .reset("triple fault"))
+                // After the exit marker: Linux's last way to reset (should the i8042 not do). Otherwise an
+                // exception the guest could not handle (a panic that got here is still reported as one).
+                if case .exited = console.phase { return finish(.reset("triple fault")) }
+                return finish(.guestFailure("vCPU \(index): triple fault (KVM_EXIT_SHUTDOWN)"))
             case .systemEvent(let event):
                 switch event.type {
                 case .shutdown: return finish(.powerOff("KVM system event"))
