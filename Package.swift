@@ -116,7 +116,7 @@ let package = Package(
             ], path: "Sources/VirtioDevices"),
 
         // MARK: Linux loader (bzImage, PVH vmlinux, multiboot; zero page, start_info, e820, initrd; decompressors)
-        .target(name: "LinuxLoader", dependencies: ["KVM", "CLZMA", "CZstd"], path: "Sources/LinuxLoader"),
+        .target(name: "LinuxLoader", dependencies: ["KVM", "X86Setup", "CLZMA", "CZstd"], path: "Sources/LinuxLoader"),
         // Debian's liblzma-dev and libzstd-dev (static archives too, for the fully static examples).
         .systemLibrary(name: "CLZMA", path: "Sources/CLZMA", pkgConfig: "liblzma", providers: [.apt(["liblzma-dev"])]),
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),

@@ -51,8 +51,9 @@ enum DryRun {
             dump("memmap", .memoryMap)
         }
         dump("cmdline", .commandLine)
-        dump("gdt", GuestLayout.gdt, 0x30)
-        if plan.isLongMode { dump("pml4", GuestLayout.pml4, 8) }
+        let layout = BootProcessorLayout()
+        dump("gdt", layout.gdt.rawValue, 0x30)
+        if plan.isLongMode { dump("pml4", layout.pageTables.rawValue, 8) }
         dump("acpi", acpi.rsdpAddress, acpi.blob.count)
         dump("code", plan.entry, 64)
         return lines.joined(separator: "\n")

@@ -1,36 +1,22 @@
 // Loading the kernel with the LinuxLoader product: the ACPI tables first (the loader records the RSDP's
 // address), then the kernel, initrd and command line (bzImage, PVH vmlinux or multiboot; the payload
-// decompressed here unless `--decompress guest`), then X86Setup's boot GDT and (for the 64-bit entry)
-// identity page tables. What the loader reports becomes the lines boot prints on stderr.
+// decompressed here unless `--decompress guest`), then the boot vCPU's GDT, IDT and (for the 64-bit
+// entry) identity page tables (`prepareBootProcessor`). What the loader reports becomes the lines boot
+// prints on stderr.
 
 import KVM
 import KVMBindings
 import LinuxLoader
 import X86Setup
 
-/// What to boot and how: the loader's facts, in the form the vCPU setup takes them.
+/// What to boot and how: the loader's facts and the boot vCPU's state.
 struct BootPlan {
     var loaded: LoadedKernel
+    var processor: BootProcessorState
     var isLongMode: Bool { loaded.entry.mode == .longMode64 }
     var entry: UInt64 { loaded.entry.instructionPointer.rawValue }
     /// RSI (64-bit protocol) or EBX (PVH, multiboot).
     var argument: UInt64 { isLongMode ? loaded.entry.rsi : loaded.entry.rbx }
-
-    /// The boot vCPU's special registers: 64-bit (CS 0x10, data 0x18, paging on) or 32-bit flat (CS 0x08).
-    var entryState: X86Setup.EntryState {
-        let gdt = GuestAddress(GuestLayout.gdt), idt = GuestAddress(GuestLayout.idt)
-        return isLongMode
-            ? LinuxBootGDT.longModeEntry(gdt: gdt, idt: idt, cr3: GuestLayout.pml4) : LinuxBootGDT.protectedModeEntry(gdt: gdt, idt: idt)
-    }
-
-    /// The boot vCPU's general registers: RIP, RFLAGS = 2, and RSI, EBX and EAX as the loader says.
-    var registers: KVMRegs {
-        X86Setup.EntryState.registers(rip: entry, rsp: GuestLayout.stackTop) { registers in
-            registers.rsi = loaded.entry.rsi
-            registers.rbx = loaded.entry.rbx
-            registers.rax = loaded.entry.rax  // multiboot: EAX = 0x2BADB002 (0 otherwise)
-        }
-    }
 
     /// One line on how the kernel is decompressed (bzImage), empty otherwise.
     var decompressionNote: String {
@@ -90,14 +76,7 @@ enum BootKernel {
         } catch {
             throw Failure(description: "\(error)" + hint(for: error))
         }
-        let plan = BootPlan(loaded: loaded)
-        try LinuxBootGDT.write(into: memory, gdt: GuestAddress(GuestLayout.gdt), idt: GuestAddress(GuestLayout.idt))
-        if plan.isLongMode {
-            var tables = try PageTableBuilder(at: GuestAddress(GuestLayout.pml4), maximumTables: 2 + GuestLayout.identityMappedGiB)
-            try tables.identityMap(size: UInt64(GuestLayout.identityMappedGiB) << 30, pageSize: .size2MiB)
-            try tables.write(into: memory)
-        }
-        return plan
+        return BootPlan(loaded: loaded, processor: try loaded.prepareBootProcessor(into: memory))
     }
 
     /// What the user can do about `error`, for the few where boot has an option that helps.

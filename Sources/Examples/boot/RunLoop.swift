@@ -41,8 +41,8 @@ struct VCPULoop {
         try vcpu.setFPU(FPUDefaults.state)
         try vcpu.setLAPIC(LocalAPICSetup.configuringLINTs(try vcpu.lapic()))
         guard index == 0 else { return }  // application processors wait for INIT/SIPI
-        try vcpu.setSpecialRegisters(machine.plan.entryState.applied(to: try vcpu.specialRegisters()))
-        try vcpu.setRegisters(machine.plan.registers)
+        try vcpu.setSpecialRegisters(machine.plan.processor.special.applied(to: try vcpu.specialRegisters()))
+        try vcpu.setRegisters(machine.plan.processor.registers)
     }
 
     private mutating func loop(_ vcpu: VCPU) {

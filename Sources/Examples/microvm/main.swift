@@ -111,27 +111,12 @@ do {
     let loaded = try loader.load(
         kernel: try ImageFile(path: options.kernel), initrd: ConcatenatedImage(initrdParts), commandLine: commandLine, into: vm.memory)
 
-    // Boot GDT and empty IDT at 0x500/0x540, identity page tables (4 GiB, 2 MiB pages) from 0x9000: below
-    // 1 MiB, clear of the loader's zero page (0x7000) and command line (0x20000).
-    let gdt = GuestAddress(0x500), idt = GuestAddress(0x540), pml4: UInt64 = 0x9000
-    try LinuxBootGDT.write(into: vm.memory, gdt: gdt, idt: idt)
-    let entry: X86Setup.EntryState
-    var registers = X86Setup.EntryState.registers(rip: loaded.entry.instructionPointer.rawValue, rsp: 0x8FF0)
-    if loaded.entry.mode == .longMode64 {
-        var tables = try PageTableBuilder(at: GuestAddress(pml4), maximumTables: 6)
-        try tables.identityMap(size: 4 << 30, pageSize: .size2MiB)
-        try tables.write(into: vm.memory)
-        entry = LinuxBootGDT.longModeEntry(gdt: gdt, idt: idt, cr3: pml4)
-        registers.rsi = loaded.entry.rsi
-    } else {
-        entry = LinuxBootGDT.protectedModeEntry(gdt: gdt, idt: idt)
-        registers.rbx = loaded.entry.rbx
-        registers.rax = loaded.entry.rax
-    }
+    // The boot GDT, an empty IDT and identity page tables, below 1 MiB (LinuxLoader's BootProcessorLayout).
+    let processor = try loaded.prepareBootProcessor(into: vm.memory)
     machine = Machine(
         vm: vm, bus: bus, console: console, cpuid: cpuid, supportedCPUID: supportedCPUID,
         supportedMSRs: Set(try system.msrIndexList()), cpuCount: options.cpus,
-        userModeFixup: probe?.needsUserModeFixup ?? false, emulatingHost: emulatingHost, entry: entry, entryRegisters: registers)
+        userModeFixup: probe?.needsUserModeFixup ?? false, emulatingHost: emulatingHost, entry: processor.special, entryRegisters: processor.registers)
 } catch {
     fail("\(error)", status: 125)
 }

@@ -1,5 +1,5 @@
 import Testing
-import KVM
+@testable import KVM
 
 @Suite struct MemoryMappingTests {
     @Test func roundsUpToPagesAndStartsZeroed() throws {
@@ -42,9 +42,20 @@ import KVM
     }
 
     @Test func reportsKernelRefusal() {
-        // Page-aligned but far larger than any address space: the kernel says ENOMEM.
+        // Page-aligned but far larger than any address space: the kernel says ENOMEM (asked with
+        // overcommit allowed, since the runtime refuses anything above the host's RAM and swap first).
+        var backing = MemoryBacking.anonymous
+        backing.allowsOvercommit = true
         #expect(throws: KVMRuntimeError.system(KVMError(operation: "mmap", errno: .noMemory))) {
-            try MemoryMapping(byteCount: Int.max & ~(hostPageSize - 1))
+            try MemoryMapping(byteCount: Int.max & ~(hostPageSize - 1), backing: backing)
+        }
+    }
+
+    @Test func refusesMoreThanTheHostHas() throws {
+        let size = Int.max & ~(hostPageSize - 1)
+        let available = try #require(MemoryMapping.hostMemoryAndSwap())
+        #expect(throws: KVMRuntimeError.hostMemoryExceeded(requested: size, available: available)) {
+            try MemoryMapping(byteCount: size)
         }
     }
 }
