@@ -9,6 +9,7 @@ Driven by the shell script through environment variables (BENCH_*); prints one l
 row the medians and the ratios of each VMM against QEMU."""
 import json
 import os
+import signal
 import sys
 import time
 
@@ -116,6 +117,8 @@ def median(values):
 
 
 def main():
+    # SIGTERM (e.g. `kill` of a long run) unwinds like an exception, so the VMM being measured is ended.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rows = json.loads(os.environ["BENCH_ROWS"])
     repeat = int(os.environ.get("BENCH_REPEAT", "1"))
     work = os.environ["BENCH_WORK"]
