@@ -58,12 +58,17 @@ def measure(command, milestones, memory_at, guest_kib, timeout, log, end_at_last
     which the process exited or was stopped), 'stopped' (why), 'last' (the last guest line before the
     end or the first failure line), 'failure' (that line), 'memory' (smaps sample)."""
     seen = {name: None for name, _ in milestones}
-    result = {"memory": None, "failure": None, "stopped": "timeout", "last": None, "memory_at": None}
+    result = {"memory": None, "failure": None, "failure_time": None, "stopped": "timeout", "last": None, "memory_at": None}
     lines = []
     failure_index = None
     with VMMProcess(command) as vmm:
         grace_until = None
-        for now, text in vmm.lines(timeout):
+        for now, text in vmm.lines(timeout, idle=True):
+            if text is None:  # a quiet second: after a failure, the dump has arrived
+                if grace_until is not None and now >= grace_until:
+                    result["stopped"] = "failure"
+                    break
+                continue
             lines.append((now, text))
             for name, pattern in milestones:
                 if seen[name] is None and pattern in text:
@@ -74,6 +79,7 @@ def measure(command, milestones, memory_at, guest_kib, timeout, log, end_at_last
             if failure_index is None and any(marker in text for marker in FAILURES):
                 failure_index = len(lines) - 1
                 result["failure"] = text.strip()
+                result["failure_time"] = now
                 grace_until = now + 1.0  # collect the register dump that follows
             if grace_until is not None and now >= grace_until:
                 result["stopped"] = "failure"
@@ -82,6 +88,11 @@ def measure(command, milestones, memory_at, guest_kib, timeout, log, end_at_last
                 result["stopped"] = "last milestone"
                 break
         else:
+            if time.monotonic() - vmm.start < timeout:  # the output ended: let the process finish exiting
+                try:
+                    vmm.process.wait(5)
+                except Exception:
+                    pass
             if vmm.process.poll() is not None:
                 result["stopped"] = f"exit {vmm.process.returncode}"
             elif grace_until is not None:
@@ -148,28 +159,26 @@ def main():
                     print(f"  round {round_index + 1} {row['label']}: {name}: {times}  | stopped: {result['stopped']} at "
                           f"{fmt(result['end'])}; {memory}", flush=True)
                     if result["failure"] or not result["stopped"].startswith(("last", "exit 0")):
-                        print(f"      last guest line: {result['last']!r}" + (f"; then: {result['failure']!r}" if result["failure"] else ""),
-                              flush=True)
+                        print(f"      last guest line: {result['last']!r}" + (f"; then at {fmt(result['failure_time'])}: "
+                              f"{result['failure']!r}" if result["failure"] else ""), flush=True)
 
     print("\nboot-vs-qemu: medians, and each VMM's time as a ratio of QEMU's (below 1: faster than QEMU):")
     for row in rows:
         by_vmm = results.get(row["label"], {})
-        # The reference: the QEMU run that got furthest (most milestones reached), the first on a tie.
-        reached = lambda n: sum(median([r[m] for r in by_vmm[n]]) is not None for m, _ in row["milestones"])
         qemus = [n for n in by_vmm if n.startswith("qemu")]
-        qemu_name = max(qemus, key=reached) if qemus else None
-        print(f"  {row['label']}" + (f" (ratios against {qemu_name}):" if qemu_name else ":"))
+        print(f"  {row['label']}:")
         for name, runs in by_vmm.items():
             cells = []
             for milestone, _ in row["milestones"]:
                 value = median([r[milestone] for r in runs])
                 cell = f"{milestone} {fmt(value)}"
-                if qemu_name and name != qemu_name:
-                    q = median([r[milestone] for r in by_vmm[qemu_name]])
-                    if value is not None and q is not None:
-                        cell += f" ({value / q:.2f}x QEMU)"
-                    elif value is not None:
-                        cell += " (QEMU never got there)"
+                if qemus and not name.startswith("qemu") and value is not None:
+                    ratios = []
+                    for other in qemus:  # against every QEMU run of the row (e.g. its bzImage and its PVH run)
+                        tag = "QEMU" + (" " + other.split("(", 1)[1].rstrip(")") if "(" in other else "")
+                        q = median([r[milestone] for r in by_vmm[other]])
+                        ratios.append(f"{value / q:.2f}x {tag}" if q is not None else f"{tag} never got there")
+                    cell += " (" + ", ".join(ratios) + ")"
                 cells.append(cell)
             cells.append(f"end {fmt(median([r['end'] for r in runs]))}")
             overhead = median([r["memory"][0] - r["memory"][1] for r in runs if r["memory"]])
@@ -179,7 +188,7 @@ def main():
             print(f"    {name:44} " + "; ".join(cells))
             if not any(r["stopped"].startswith(("last", "exit 0")) for r in runs):
                 print(f"    {'':44} last guest line: {runs[-1]['last']!r}"
-                      + (f"; then {runs[-1]['failure']!r}" if runs[-1]["failure"] else ""))
+                      + (f"; then at {fmt(runs[-1]['failure_time'])}: {runs[-1]['failure']!r}" if runs[-1]["failure"] else ""))
 
 
 if __name__ == "__main__":
