@@ -29,7 +29,8 @@
 #                  Scripts/test-kernel/README.md: banner, "Run /init as init process", the command's
 #                  output (a token echoed by busybox), and the process's end. boot runs the command
 #                  through the initramfs's /init protocol (an appended /microvm archive, as microvm
-#                  builds it); microvm gets it after `--`. QEMU has no fix-up for this host's user-mode
+#                  builds it); microvm gets it after `--` (and --verbose, which shows the kernel log on
+#                  stderr, where the milestones are). QEMU has no fix-up for this host's user-mode
 #                  syscall delivery, so it is expected to stop earlier: the table says where.
 #   virtio-root    (microvm and QEMU) the minimal kernel with an ext4 root on virtio-blk and no initrd:
 #                  seconds to "VFS: Mounted root (ext4". QEMU: -device virtio-blk-device. The ext4 image is
@@ -126,9 +127,9 @@ if has virtio-root; then
     busybox=$(command -v busybox || true)
     [ -n "$busybox" ] && file -b "$busybox" | grep -q static || busybox=/bin/busybox
     cp "$busybox" "$rootdir/bin/busybox"; ln -s busybox "$rootdir/bin/sh"
-    printf '#!/bin/sh\n/bin/busybox echo %s\n/bin/busybox poweroff -f\n' "$token" > "$rootdir/sbin/init"; chmod +x "$rootdir/sbin/init"
+    printf '#!/bin/sh\n/bin/busybox echo %s\n/bin/busybox reboot -f\n' "$token" > "$rootdir/sbin/init"; chmod +x "$rootdir/sbin/init"
     rm -f "$work/root.ext4"
-    mke2fs -q -t ext4 -d "$rootdir" -L benchroot "$work/root.ext4" 64M
+    mke2fs -q -t ext4 -d "$rootdir" -L benchroot "$work/root.ext4" 64M >/dev/null
     rm -rf "$rootdir"
 fi
 
@@ -207,7 +208,7 @@ if "minimal" in formats:
     if "microvm" in vmms and microvm:
         runs.append({"vmm": "microvm", "command": [microvm, "--kernel", minimal_kernel, "--initrd",
                      minimal_kernel.rsplit("/", 1)[0] + "/initramfs.cpio", "--memory", str(MINIMAL_MIB),
-                     "--append", "ignore_loglevel acpi=off", "--timeout", str(int(float(timeout))), "--",
+                     "--append", "ignore_loglevel acpi=off", "--verbose", "--timeout", str(int(float(timeout))), "--",
                      "/bin/busybox", "echo", token]})
     if "qemu" in vmms:
         # The same bzImage (QEMU runs the kernel's own LZ4 decompressor in the guest, emulated here; bounded
@@ -223,12 +224,14 @@ if "virtio-root" in formats and "microvm" in vmms and microvm:
     root_cmdline = minimal_cmdline + " root=/dev/vda rootfstype=ext4 ro"
     milestones = [["banner", "Linux version"], ["root-mounted", "VFS: Mounted root (ext4"]]
     runs = [{"vmm": "microvm", "command": [microvm, "--kernel", minimal_kernel, "--memory", str(MINIMAL_MIB),
-             "--disk", f"{work}/root.ext4,ro", "--append", "ignore_loglevel acpi=off root=/dev/vda rootfstype=ext4 ro",
+             "--disk", f"{work}/root.ext4,ro", "--append", "ignore_loglevel acpi=off root=/dev/vda rootfstype=ext4 ro", "--verbose",
              "--timeout", str(int(float(timeout))), "--", "/bin/busybox", "true"]}]
     if "qemu" in vmms:
-        runs.append(qemu(minimal_kernel, root_cmdline, None, ["-drive", f"id=root,file={work}/root.ext4,format=raw,if=none,readonly=on",
-                                                               "-device", "virtio-blk-device,drive=root"], mib=MINIMAL_MIB,
-                         machine="microvm,acpi=off"))  # without ACPI, QEMU announces virtio-mmio on the command line
+        disk = ["-drive", f"id=root,file={work}/root.ext4,format=raw,if=none,readonly=on", "-device", "virtio-blk-device,drive=root"]
+        # without ACPI, QEMU announces virtio-mmio on the command line; the bzImage and the PVH vmlinux, as above
+        runs.append(qemu(minimal_kernel, root_cmdline, None, disk, mib=MINIMAL_MIB, machine="microvm,acpi=off", note=" (bzImage)"))
+        runs.append(qemu(minimal_kernel.rsplit("/", 1)[0] + "/vmlinux", root_cmdline, None, disk, mib=MINIMAL_MIB,
+                         machine="microvm,acpi=off", note=" (vmlinux, PVH)"))
     rows.append({"tag": "virtio-root", "label": "minimal kernel, ext4 root on virtio-blk", "runs": runs,
                  "milestones": milestones, "timeout": timeout, "memory_at": "root-mounted", "memory_mib": MINIMAL_MIB})
 print(json.dumps(rows))
