@@ -27,19 +27,21 @@ trap 'rm -rf "$work"' EXIT
 truncate -s "$((size + 16))M" "$work/disk.img"
 count=$((size * 1024 * 1024 / $(numfmt --from=iec "$block")))
 echo "microvm-disk: $(date -u '+%Y-%m-%d %H:%M UTC'), host $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg); ${size} MiB in ${block} blocks"
+# Busybox's dd prints no rate: the guest times each transfer with /proc/uptime (10 ms resolution, the
+# guest's kvmclock) and prints "RESULT NAME BYTES SECONDS"; the rates are computed here.
 script="
-echo 3 > /proc/sys/vm/drop_caches
-echo write:; dd if=/dev/zero of=/dev/vda bs=$block count=$count conv=fsync 2>&1 | tail -1
-echo 3 > /proc/sys/vm/drop_caches
-echo read-direct:; dd if=/dev/vda of=/dev/null bs=$block count=$count iflag=direct 2>&1 | tail -1
-echo 3 > /proc/sys/vm/drop_caches
-echo read:; dd if=/dev/vda of=/dev/null bs=$block count=$count 2>&1 | tail -1
+measure() { name=\$1; shift; echo 3 > /proc/sys/vm/drop_caches; t0=\$(cut -d' ' -f1 /proc/uptime)
+    dd \"\$@\" 2>&1 | grep -v 'records in'; t1=\$(cut -d' ' -f1 /proc/uptime); echo RESULT \$name $((count * $(numfmt --from=iec "$block"))) \$t0 \$t1; }
+measure write if=/dev/zero of=/dev/vda bs=$block count=$count conv=fsync
+measure read-direct if=/dev/vda of=/dev/null bs=$block count=$count iflag=direct
+measure read if=/dev/vda of=/dev/null bs=$block count=$count
 printf 'microvm-disk-pattern' | dd of=/dev/vda bs=512 seek=$((size * 2048)) conv=fsync 2>/dev/null
 "
 start=$(date +%s.%N)
 "$MICROVM_BIN" --kernel "$kernel" --initrd "$initrd" --memory 128 --disk "$work/disk.img" --timeout "${RUN_TIMEOUT:-900}" \
-    -- /bin/busybox sh -c "$script" | sed 's/^/  guest: /'
-status=${PIPESTATUS[0]}
+    -- /bin/busybox sh -c "$script" > "$work/output" && status=0 || status=$?
+sed 's/^/  guest: /' "$work/output"
+awk '$1 == "RESULT" { seconds = $5 - $4; printf "microvm-disk: %-11s %d MiB in %.2f s = %.2f MiB/s (guest clock)\n", $2, $3 / 1048576, seconds, seconds > 0 ? $3 / 1048576 / seconds : 0 }' "$work/output"
 echo "microvm-disk: microvm exited $status after $(echo "$(date +%s.%N) - $start" | bc) s"
 [ "$status" = 0 ] || exit 1
 if [ "$(dd if="$work/disk.img" bs=512 skip=$((size * 2048)) count=1 2>/dev/null | head -c 20)" = microvm-disk-pattern ]; then
