@@ -82,7 +82,7 @@ let package = Package(
         .target(name: "CKVMShims", path: "Sources/CKVMShims"),
         // Opt-in fallbacks for hosts without hardware virtualization, whose KVM emulates guest kernel
         // code (PVM): emulator probe, kernel int3/fwait/ldmxcsr/stmxcsr, the user-mode syscall fix-up.
-        .target(name: "EmulatedCPL0Fallbacks", dependencies: ["KVM", "KVMBindings"], path: "Sources/EmulatedCPL0Fallbacks"),
+        .target(name: "EmulatedCPL0Fallbacks", dependencies: ["KVM", "KVMBindings", "X86Setup"], path: "Sources/EmulatedCPL0Fallbacks"),
 
         // MARK: x86 machine setup (descriptors, page tables, entry state, MSRs, CPUID) and the
         // x86 encoder for hand-written guests. Both compile to empty modules on other architectures.
@@ -164,6 +164,14 @@ let package = Package(
             path: "Plugins/RegenerateKVMBindings"
         ),
 
+        // MARK: Fuzzing (Scripts/fuzz.sh runs it; not a product)
+        .executableTarget(
+            name: "kvm-fuzz",
+            dependencies: ["KVM", "KVMBindings", "X86Setup", "DeviceBus", "LegacyDevices", "LinuxLoader", "KernelImageFixtures",
+                "VirtioMMIO", "VirtioDevices", "EmulatedCPL0Fallbacks",
+            ],
+            path: "Tests/Fuzz"),
+
         // MARK: Tests
         .testTarget(
             name: "BindgenCoreTests",
@@ -181,29 +189,36 @@ let package = Package(
         ),
         .testTarget(
             name: "KVMTests",
-            dependencies: ["KVM", "X86Setup", "X86Assembler", "EmulatedCPL0Fallbacks"],
+            dependencies: ["KVM", "X86Setup", "X86Assembler", "EmulatedCPL0Fallbacks", "TestSupport"],
             path: "Tests/KVMTests"
         ),
         // X86Assembler's encodings against GNU `as` (binutils), and X86Setup's tables, walks, CPUID
         // and a real VM entering long mode with them.
         .testTarget(name: "X86AssemblerTests", dependencies: ["X86Assembler"], path: "Tests/X86AssemblerTests"),
         .testTarget(
-            name: "X86SetupTests", dependencies: ["X86Setup", "X86Assembler", "KVM", "KVMBindings"],
+            name: "X86SetupTests", dependencies: ["X86Setup", "X86Assembler", "KVM", "KVMBindings", "TestSupport"],
             path: "Tests/X86SetupTests"),
         .testTarget(name: "DeviceBusTests", dependencies: ["DeviceBus", "KVM"], path: "Tests/DeviceBusTests"),
         .testTarget(
             name: "LegacyDevicesTests", dependencies: ["LegacyDevices", "DeviceBus", "KVM"], path: "Tests/LegacyDevicesTests"),
         .testTarget(name: "ACPITablesTests", dependencies: ["ACPITables"], path: "Tests/ACPITablesTests"),
         .testTarget(
-            name: "VirtioTests", dependencies: ["VirtioQueue", "VirtioMMIO", "VirtioDevices", "DeviceBus", "KVM", "KVMBindings"],
+            name: "VirtioTests", dependencies: ["VirtioQueue", "VirtioMMIO", "VirtioDevices", "DeviceBus", "KVM", "KVMBindings", "TestSupport"],
             path: "Tests/VirtioTests"),
         .testTarget(name: "LinuxLoaderTests", dependencies: ["LinuxLoader", "KVM", "KernelImageFixtures"], path: "Tests/LinuxLoaderTests"),
+        // What several test targets share (the seeded generator).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         // Synthetic kernel images and compressed streams, shared by the loader's unit tests and boot's tests.
         .target(name: "KernelImageFixtures", dependencies: ["LinuxLoader"], path: "Tests/KernelImageFixtures"),
         // Runs the example executables as subprocesses (SwiftPM builds them with the tests; see
         // Tests/ExamplesTests/ExampleRunner.swift for how the tests find them). Depends on `boot` only for
         // unit tests of its profiler (`@testable import boot`).
         .testTarget(name: "ExamplesTests", dependencies: ["boot", "KernelImageFixtures"], path: "Tests/ExamplesTests"),
+        // The "Build a VMM" article's code (Sources/KVM/KVM.docc/BuildAVMM.md), compiled and run.
+        .testTarget(
+            name: "DocumentationTests",
+            dependencies: ["KVM", "KVMBindings", "X86Setup", "X86Assembler", "DeviceBus", "LegacyDevices", "LinuxLoader", "KernelImageFixtures"],
+            path: "Tests/DocumentationTests"),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -6,8 +6,25 @@
 # which the ACPI tests disassemble every table with), liblzma-dev and libzstd-dev (LinuxLoader), iproute2
 # (the virtio-net tests' namespaces), and Debian's linux-source-6.1, its build dependencies and
 # busybox-static for the minimal test kernel (Scripts/test-kernel.sh). Idempotent.
+#
+#   Scripts/install-dependencies.sh              everything above
+#   Scripts/install-dependencies.sh PACKAGE...   just these Debian packages, where not installed yet
+#                                                (the scripts that need a few packages use this)
 set -euo pipefail
 needed=()
+install_missing() {
+    [ ${#needed[@]} -gt 0 ] || return 0
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "install-dependencies: installing ${needed[*]}" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${needed[@]}" >/dev/null
+}
+package_missing() { ! dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+if [ $# -gt 0 ]; then
+    for package in "$@"; do package_missing "$package" && needed+=("$package"); done
+    install_missing
+    exit 0
+fi
 # Any libclang-N-dev will do (Package.swift picks KVM_BINDGEN_LLVM or the newest /usr/lib/llvm-N).
 ls /usr/lib/llvm-*/include/clang-c/Index.h >/dev/null 2>&1 || needed+=(libclang-dev)
 command -v cc >/dev/null || needed+=(gcc)
@@ -26,11 +43,6 @@ command -v ip >/dev/null || needed+=(iproute2)
 command -v pkg-config >/dev/null || needed+=(pkg-config)
 # The minimal test kernel and its initramfs (Scripts/test-kernel.sh, Scripts/test-initramfs.sh).
 for package in make flex bison bc libelf-dev libssl-dev xz-utils linux-source-6.1 busybox-static; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || needed+=("$package")
+    package_missing "$package" && needed+=("$package")
 done
-if [ ${#needed[@]} -gt 0 ]; then
-    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    echo "install-dependencies: installing ${needed[*]}"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${needed[@]}" >/dev/null
-fi
+install_missing

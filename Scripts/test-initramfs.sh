@@ -33,16 +33,7 @@ for argument in "$@"; do
     esac
 done
 
-needed=()
-for package in busybox-static gcc linux-source-6.1 xz-utils; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || needed+=("$package")
-done
-if [ ${#needed[@]} -gt 0 ]; then
-    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    log "installing ${needed[*]}"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${needed[@]}" >/dev/null
-fi
+"$root/Scripts/install-dependencies.sh" busybox-static gcc linux-source-6.1 xz-utils
 busybox_version=$(dpkg-query -W -f='${Version}' busybox-static)
 busybox=$(dpkg -L busybox-static | grep -E '^/bin/busybox$|^/usr/bin/busybox$' | head -1)
 [ -n "$busybox" ] && [ -x "$busybox" ] || { log "error: busybox-static $busybox_version has no busybox binary"; exit 1; }

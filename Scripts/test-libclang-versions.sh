@@ -10,12 +10,7 @@ newest() { ls -d /usr/lib/llvm-*/include/clang-c 2>/dev/null | sed -n 's|/usr/li
 default=${KVM_BINDGEN_LLVM:-$(newest)}
 second=14
 [ "$default" = 14 ] && second=16
-if [ ! -f "/usr/lib/llvm-$second/include/clang-c/Index.h" ]; then
-    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    echo "libclang versions: installing libclang-$second-dev"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "libclang-$second-dev" >/dev/null
-fi
+[ -f "/usr/lib/llvm-$second/include/clang-c/Index.h" ] || Scripts/install-dependencies.sh "libclang-$second-dev"
 swift build --product kvm-bindgen >/dev/null
 first_bin=$(swift build --show-bin-path)/kvm-bindgen
 KVM_BINDGEN_LLVM=$second swift build --scratch-path ".build-llvm$second" --product kvm-bindgen >/dev/null

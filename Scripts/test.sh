@@ -4,7 +4,8 @@
 # up to date, runs the header drift test (headers/fetch.sh fed local packages), the Swift test suite
 # (snippets, the layout oracle for the host and for every pinned set × architecture, runtime and
 # real-guest KVM tests), the consumer-package check, a fresh clone through the README's setup command
-# with offline regeneration, and the generator on a second libclang version.
+# with offline regeneration, the generator on a second libclang version, and every fuzzing campaign briefly
+# (Scripts/fuzz-ci.sh: random guests, hostile device access, loader and generator input, resources).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -24,6 +25,8 @@ step "fresh clone"
 Scripts/test-fresh-clone.sh
 step "second libclang"
 Scripts/test-libclang-versions.sh
+step "fuzzing campaigns (brief)"
+Scripts/fuzz-ci.sh
 step "swift test"
 # Serially: the fd-count and stop-latency tests must not share the process with concurrent tests.
 swift test --no-parallel

@@ -13,6 +13,7 @@
 import Glibc
 import KVM
 import KVMBindings
+import X86Setup
 
 /// Finds out, by running instructions in a throwaway VM, what this host's KVM cannot run at CPL0 and
 /// whether a user-mode `syscall` arrives in kernel mode. On hardware virtualization every probe passes
@@ -24,10 +25,10 @@ public enum EmulatorProbe {
         /// The instruction, followed by the probe's `out 0x80, al; hlt`.
         public var code: [UInt8]
         /// CPUID bits the probe vCPU claims, and CR4 bits it sets, so the instruction is legal.
-        public var cpuid: [CPUIDBit]
+        public var cpuid: [CPUIDPolicy.Clear]
         public var cr4: UInt64 = 0
         /// What hides the feature: CPUID bits and the kernel parameter.
-        public var clears: [CPUIDBit]
+        public var clears: [CPUIDPolicy.Clear]
         public var kernelParameter: String
     }
 
@@ -53,46 +54,46 @@ public enum EmulatorProbe {
         }
     }
 
-    static let cr4OSFXSR: UInt64 = 1 << 9
-    static let cr4OSXMMEXCPT: UInt64 = 1 << 10
-    static let cr4FSGSBase: UInt64 = 1 << 16
-    static let cr4OSXSAVE: UInt64 = 1 << 18
-    static let cr4SMAP: UInt64 = 1 << 21
+    static let cr4OSFXSR = ControlRegister4.osFXSR.rawValue
+    static let cr4OSXMMEXCPT = ControlRegister4.osXMMExceptions.rawValue
+    static let cr4FSGSBase = ControlRegister4.fsgsBase.rawValue
+    static let cr4OSXSAVE = ControlRegister4.osXSAVE.rawValue
+    static let cr4SMAP = ControlRegister4.supervisorModeAccessPrevention.rawValue
 
     /// The CPL0 instruction probes, in the order they run.
     public static let probes: [Probe] = [
-        Probe(name: "cmpxchg16b", code: [0xF0, 0x48, 0x0F, 0xC7, 0x0F], cpuid: [CPUIDBit.cx16],
-              clears: [CPUIDBit.cx16], kernelParameter: "clearcpuid=cx16"),
-        Probe(name: "xrstor", code: [0x0F, 0xAE, 0x2F], cpuid: [CPUIDBit.xsave], cr4: cr4OSXSAVE,
-              clears: [CPUIDBit.xsave, CPUIDBit.osxsave], kernelParameter: "noxsave"),
-        Probe(name: "popcnt", code: [0xF3, 0x48, 0x0F, 0xB8, 0xC7], cpuid: [CPUIDBit.popcnt],
-              clears: [CPUIDBit.popcnt], kernelParameter: "clearcpuid=popcnt"),
-        Probe(name: "rdgsbase", code: [0xF3, 0x48, 0x0F, 0xAE, 0xC8], cpuid: [CPUIDBit.fsgsbase], cr4: cr4FSGSBase,
-              clears: [CPUIDBit.fsgsbase], kernelParameter: "clearcpuid=fsgsbase"),
-        Probe(name: "stac/clac", code: [0x0F, 0x01, 0xCB, 0x0F, 0x01, 0xCA], cpuid: [CPUIDBit.smap], cr4: cr4SMAP,
-              clears: [CPUIDBit.smap], kernelParameter: "clearcpuid=smap"),
-        Probe(name: "rdpid", code: [0xF3, 0x0F, 0xC7, 0xF8], cpuid: [CPUIDBit.rdpid],
-              clears: [CPUIDBit.rdpid], kernelParameter: "clearcpuid=rdpid"),
-        Probe(name: "rdtscp", code: [0x0F, 0x01, 0xF9], cpuid: [CPUIDBit.rdtscp],
-              clears: [CPUIDBit.rdtscp], kernelParameter: "clearcpuid=rdtscp"),
-        Probe(name: "rdrand", code: [0x48, 0x0F, 0xC7, 0xF0], cpuid: [CPUIDBit.rdrand],
-              clears: [CPUIDBit.rdrand], kernelParameter: "clearcpuid=rdrand"),
-        Probe(name: "invpcid", code: [0x66, 0x0F, 0x38, 0x82, 0x07], cpuid: [CPUIDBit.invpcid],
-              clears: [CPUIDBit.invpcid], kernelParameter: "clearcpuid=invpcid"),
+        Probe(name: "cmpxchg16b", code: [0xF0, 0x48, 0x0F, 0xC7, 0x0F], cpuid: [CPUIDPolicy.cx16],
+              clears: [CPUIDPolicy.cx16], kernelParameter: "clearcpuid=cx16"),
+        Probe(name: "xrstor", code: [0x0F, 0xAE, 0x2F], cpuid: [CPUIDPolicy.xsave], cr4: cr4OSXSAVE,
+              clears: [CPUIDPolicy.xsave, CPUIDPolicy.osxsave], kernelParameter: "noxsave"),
+        Probe(name: "popcnt", code: [0xF3, 0x48, 0x0F, 0xB8, 0xC7], cpuid: [CPUIDPolicy.popcnt],
+              clears: [CPUIDPolicy.popcnt], kernelParameter: "clearcpuid=popcnt"),
+        Probe(name: "rdgsbase", code: [0xF3, 0x48, 0x0F, 0xAE, 0xC8], cpuid: [CPUIDPolicy.fsgsbase], cr4: cr4FSGSBase,
+              clears: [CPUIDPolicy.fsgsbase], kernelParameter: "clearcpuid=fsgsbase"),
+        Probe(name: "stac/clac", code: [0x0F, 0x01, 0xCB, 0x0F, 0x01, 0xCA], cpuid: [CPUIDPolicy.smap], cr4: cr4SMAP,
+              clears: [CPUIDPolicy.smap], kernelParameter: "clearcpuid=smap"),
+        Probe(name: "rdpid", code: [0xF3, 0x0F, 0xC7, 0xF8], cpuid: [CPUIDPolicy.rdpid],
+              clears: [CPUIDPolicy.rdpid], kernelParameter: "clearcpuid=rdpid"),
+        Probe(name: "rdtscp", code: [0x0F, 0x01, 0xF9], cpuid: [CPUIDPolicy.rdtscp],
+              clears: [CPUIDPolicy.rdtscp], kernelParameter: "clearcpuid=rdtscp"),
+        Probe(name: "rdrand", code: [0x48, 0x0F, 0xC7, 0xF0], cpuid: [CPUIDPolicy.rdrand],
+              clears: [CPUIDPolicy.rdrand], kernelParameter: "clearcpuid=rdrand"),
+        Probe(name: "invpcid", code: [0x66, 0x0F, 0x38, 0x82, 0x07], cpuid: [CPUIDPolicy.invpcid],
+              clears: [CPUIDPolicy.invpcid], kernelParameter: "clearcpuid=invpcid"),
         // Instruction-set extensions Linux uses at CPL0 in kernel_fpu_begin() sections (crypto, CRCs)
         // or in plain code (movbe, BMI, ADX in curve25519), once CPUID offers them.
-        simd("pshufb", [0x66, 0x0F, 0x38, 0x00, 0xC1], CPUIDBit.ssse3, "ssse3"),
-        simd("crc32", [0xF2, 0x0F, 0x38, 0xF1, 0xC1], CPUIDBit.sse42, "sse4_2"),
-        simd("pclmulqdq", [0x66, 0x0F, 0x3A, 0x44, 0xC1, 0x00], CPUIDBit.pclmulqdq, "pclmulqdq"),
-        simd("aesenc", [0x66, 0x0F, 0x38, 0xDC, 0xC1], CPUIDBit.aes, "aes"),
-        simd("sha256rnds2", [0x0F, 0x38, 0xCB, 0xC1], CPUIDBit.shaNI, "sha_ni"),
-        simd("movbe", [0x0F, 0x38, 0xF0, 0x07], CPUIDBit.movbe, "movbe"),
-        simd("andn", [0xC4, 0xE2, 0xF0, 0xF2, 0xC1], CPUIDBit.bmi1, "bmi1"),
-        simd("mulx", [0xC4, 0xE2, 0xFB, 0xF6, 0xC1], CPUIDBit.bmi2, "bmi2"),
-        simd("adcx", [0x66, 0x48, 0x0F, 0x38, 0xF6, 0xC1], CPUIDBit.adx, "adx"),
+        simd("pshufb", [0x66, 0x0F, 0x38, 0x00, 0xC1], CPUIDPolicy.ssse3, "ssse3"),
+        simd("crc32", [0xF2, 0x0F, 0x38, 0xF1, 0xC1], CPUIDPolicy.sse42, "sse4_2"),
+        simd("pclmulqdq", [0x66, 0x0F, 0x3A, 0x44, 0xC1, 0x00], CPUIDPolicy.pclmulqdq, "pclmulqdq"),
+        simd("aesenc", [0x66, 0x0F, 0x38, 0xDC, 0xC1], CPUIDPolicy.aes, "aes"),
+        simd("sha256rnds2", [0x0F, 0x38, 0xCB, 0xC1], CPUIDPolicy.shaNI, "sha_ni"),
+        simd("movbe", [0x0F, 0x38, 0xF0, 0x07], CPUIDPolicy.movbe, "movbe"),
+        simd("andn", [0xC4, 0xE2, 0xF0, 0xF2, 0xC1], CPUIDPolicy.bmi1, "bmi1"),
+        simd("mulx", [0xC4, 0xE2, 0xFB, 0xF6, 0xC1], CPUIDPolicy.bmi2, "bmi2"),
+        simd("adcx", [0x66, 0x48, 0x0F, 0x38, 0xF6, 0xC1], CPUIDPolicy.adx, "adx"),
     ]
 
-    static func simd(_ name: String, _ code: [UInt8], _ bit: CPUIDBit, _ flag: String) -> Probe {
+    static func simd(_ name: String, _ code: [UInt8], _ bit: CPUIDPolicy.Clear, _ flag: String) -> Probe {
         Probe(name: name, code: code, cpuid: [bit], clears: [bit], kernelParameter: "clearcpuid=" + flag)
     }
 
@@ -131,7 +132,7 @@ public enum EmulatorProbe {
         }
 
         /// The CPUID bits to clear, so that the guest does not use what the host cannot run.
-        public var defaultClears: [CPUIDBit] { failedProbes.flatMap(\.clears) }
+        public var defaultClears: [CPUIDPolicy.Clear] { failedProbes.flatMap(\.clears) }
 
         /// `commandLine` with ``kernelParameters`` added: parameters it already has are not repeated, and the
         /// probe's `clearcpuid=` flags join the command line's own `clearcpuid=` (Linux honours only the
@@ -169,7 +170,9 @@ public enum EmulatorProbe {
 
     /// Runs every probe in a throwaway VM; nil if the probe VM itself could not be set up.
     ///
-    /// - Parameter supported: `KVMSystem.supportedCPUID()`, the leaves the probe vCPU starts from.
+    /// - Parameters:
+    ///   - system: The open `/dev/kvm`; the probe creates its own VM on it.
+    ///   - supported: `KVMSystem.supportedCPUID()`, the leaves the probe vCPU starts from.
     public static func run(system: KVMSystem, supported: CPUIDEntries) -> Result? {
         // The probe vCPU claims every probed feature, whatever KVM lists: a guest on such a host may see
         // the host's own CPUID bits, and CR4 bits such as OSXSAVE need the CPUID bit.
@@ -186,10 +189,10 @@ public enum EmulatorProbe {
             }
         }
         guard let vm = try? system.createVM(), (try? vm.mapMemory(slot: 0, at: 0, size: ProbeGuest.memorySize)) != nil,
-            (try? ProbeGuest.writeTables(into: vm.memory)) != nil,
+            let guest = try? ProbeGuest(writingInto: vm.memory),
             let vcpu = try? vm.createVCPU(id: 0), (try? vcpu.setCPUID(entries)) != nil
         else { return nil }
-        let failed = probes.filter { fails($0, on: vcpu, vm: vm) }.map(\.name)
+        let failed = probes.filter { fails($0, on: vcpu, vm: vm, guest: guest) }.map(\.name)
         let (userSyscall, userCPUIDIsNative) = probeUserSyscall(system: system, supported: supported)
         return Result(failed: failed, userSyscall: userSyscall, userCPUIDIsNative: userCPUIDIsNative)
     }
@@ -198,11 +201,11 @@ public enum EmulatorProbe {
     /// emulation failure is the usual failure; a triple fault means the instruction raised #UD (no
     /// IDT gates here), which a kernel that sees the feature in CPUID would take too. A probe that cannot
     /// even be set up (the CPU lacks a CR4 bit) says nothing and clears nothing.
-    private static func fails(_ probe: Probe, on vcpu: VCPU, vm: VirtualMachine) -> Bool {
+    private static func fails(_ probe: Probe, on vcpu: VCPU, vm: VirtualMachine, guest: ProbeGuest) -> Bool {
         do {
             try vm.memory.write(bytes: probe.code + marker, at: GuestAddress(codeAddress))
             try vm.memory.write(bytes: [UInt8](repeating: 0, count: 1024), at: GuestAddress(dataAddress))
-            var special = ProbeGuest.specialRegisters(try vcpu.specialRegisters(), user: false)
+            var special = guest.specialRegisters(try vcpu.specialRegisters(), user: false)
             special.cr4 |= probe.cr4 | cr4OSFXSR | cr4OSXMMEXCPT  // SSE instructions are legal, as under Linux
             try vcpu.setSpecialRegisters(special)
             var registers = KVMRegs()
@@ -251,10 +254,10 @@ public enum EmulatorProbe {
             let vm = try system.createVM()
             try vm.mapMemory(slot: 0, at: 0, size: ProbeGuest.memorySize)
             let kernelStack = ProbeGuest.kernelBase + kernelStackTop
-            try ProbeGuest.writeTables(into: vm.memory, kernelStack: kernelStack)
+            var guest = try ProbeGuest(writingInto: vm.memory, kernelStack: kernelStack)
             let lstar = ProbeGuest.kernelBase + kernelEntryAddress
             let handler = ProbeGuest.kernelBase + pageFaultHandlerAddress
-            try ProbeGuest.setGate(14, handler: handler, in: vm.memory)
+            try guest.setGate(14, handler: handler, in: vm.memory)
             // mov eax, 1; xor ecx, ecx; cpuid; mov r8, rcx; syscall; out 0x82, al; hlt
             let user: [UInt8] = [0xB8, 1, 0, 0, 0, 0x31, 0xC9, 0x0F, 0xA2, 0x49, 0x89, 0xC8, 0x0F, 0x05, 0xE6, 0x82, 0xF4]
             try vm.memory.write(bytes: user, at: GuestAddress(userCodeAddress))
@@ -265,9 +268,9 @@ public enum EmulatorProbe {
             let hidden: UInt32 = 1 << 27 | 1 << 28
             for index in entries.indices where entries[index].function == 1 { entries[index].ecx &= ~hidden }
             try vcpu.setCPUID(entries)
-            try vcpu.setSpecialRegisters(ProbeGuest.specialRegisters(try vcpu.specialRegisters(), user: true))
-            let star = UInt64((ProbeGuest.userData & ~3) - 8) << 48 | UInt64(ProbeGuest.kernelCode) << 32
-            try vcpu.setMSRs([msr(X86Constants.msrSTAR, star), msr(X86Constants.msrLSTAR, lstar), msr(X86Constants.msrSFMASK, syscallMask)])
+            try vcpu.setSpecialRegisters(guest.specialRegisters(try vcpu.specialRegisters(), user: true))
+            let star = UInt64((LongModeSetup.userDataSelector & ~3) - 8) << 48 | UInt64(LongModeSetup.kernelCodeSelector) << 32
+            try vcpu.setMSRs([msr(.star, star), msr(.lstar, lstar), msr(.syscallFlagMask, syscallMask)])
             var registers = KVMRegs()
             registers.rip = userCodeAddress
             registers.rsp = userStackTop
@@ -284,8 +287,8 @@ public enum EmulatorProbe {
                     return cs & 3 == 0 ? .arrivesInKernelMode : .unexpected("arrived at LSTAR with CS \(hex(cs))")
                 case .io(let io) where io.port == 0x81:
                     let special = try vcpu.specialRegisters()
-                    let guest = GuestVirtualMemory(vcpu: vcpu, memory: vm.memory, special: special)
-                    guard let frame = guest.words(try vcpu.registers().rsp, count: 3) else {
+                    let memory = GuestVirtualMemory(vcpu: vcpu, memory: vm.memory, special: special)
+                    guard let frame = memory.words(try vcpu.registers().rsp, count: 3) else {
                         return .unexpected("#PF taken, its frame unreadable")
                     }
                     if frame[1] == lstar && frame[2] & 3 == 3 { return .arrivesAtCPL3(errorCode: frame[0]) }
@@ -300,9 +303,9 @@ public enum EmulatorProbe {
         }
     }
 
-    private static func msr(_ index: UInt32, _ value: UInt64) -> KVMMSREntry {
+    private static func msr(_ register: ModelSpecificRegister, _ value: UInt64) -> KVMMSREntry {
         var entry = KVMMSREntry()
-        entry.index = index
+        entry.index = register.rawValue
         entry.data = value
         return entry
     }

@@ -13,6 +13,7 @@
 
 import KVM
 import KVMBindings
+import X86Setup
 
 /// Completes, in the VMM, the kernel-mode instructions a host's KVM instruction emulator reports as
 /// emulation failures (`KVM_EXIT_INTERNAL_ERROR`): kernel `int3`, `fwait`, `ldmxcsr` and `stmxcsr`.
@@ -40,13 +41,16 @@ public enum KernelInstructionFallback {
     /// Finishes the instruction at RIP if it is one handled here (int3: deliver #BP; fwait: step over;
     /// ldmxcsr/stmxcsr: perform), at CPL0 in 64-bit mode.
     ///
-    /// - Parameter instructionBytes: what KVM reported with the emulation failure
-    ///   (`InternalError.instructionBytes`, may be empty: the bytes are then read at RIP).
+    /// - Parameters:
+    ///   - vcpu: The vCPU that exited with the emulation failure, on its own thread.
+    ///   - memory: The VM's guest memory, read and written through the guest's page tables.
+    ///   - instructionBytes: What KVM reported with the emulation failure
+    ///     (`InternalError.instructionBytes`, may be empty: the bytes are then read at RIP).
     public static func complete(on vcpu: VCPU, memory: GuestMemory, instructionBytes: [UInt8]) -> Outcome {
         guard var registers = try? vcpu.registers(), var special = try? vcpu.specialRegisters() else {
             return .undeliverable("cannot read the vCPU's registers")
         }
-        guard special.efer & X86Constants.eferLMA != 0, special.cs.l == 1, special.cs.selector & 3 == 0 else { return .notHandled }
+        guard special.efer & ExtendedFeatureEnable.longModeActive.rawValue != 0, special.cs.l == 1, special.cs.selector & 3 == 0 else { return .notHandled }
         let guest = GuestVirtualMemory(vcpu: vcpu, memory: memory, special: special)
         let bytes = instructionBytes.count >= 15 ? instructionBytes : guest.read(registers.rip, count: 15)
         let opcode = bytes.first
@@ -61,12 +65,12 @@ public enum KernelInstructionFallback {
         {
             if decoded.reg & 7 == 2 {  // ldmxcsr m32
                 let value = guest.read(address, count: 4)
-                guard let mxcsr = LittleEndian.load(UInt32.self, from: value, at: 0), mxcsr & 0xFFFF_0000 == 0 else {
+                guard let mxcsr = LittleEndianReader(value).read(UInt32.self, at: 0), mxcsr & 0xFFFF_0000 == 0 else {
                     return .undeliverable("ldmxcsr operand at \(hex(address)) is unmapped or invalid")
                 }
                 guard setMXCSR(mxcsr, on: vcpu) else { return .undeliverable("MXCSR could not be set (KVM_SET_XSAVE/KVM_SET_FPU)") }
             } else {  // stmxcsr m32
-                guard guest.write(LittleEndian.bytes(current), at: address) else {
+                guard guest.write(LittleEndianBuffer.bytes(of: current), at: address) else {
                     return .undeliverable("stmxcsr operand at \(hex(address)) is unmapped")
                 }
             }
@@ -77,15 +81,15 @@ public enum KernelInstructionFallback {
         guard opcode == int3 else { return .notHandled }
 
         guard UInt64(special.idt.limit) >= vector * 16 + 15 else { return .undeliverable("IDT limit \(special.idt.limit) excludes vector 3") }
-        guard let gate = InterruptGate.read(vector: 3, special: special, guest: guest) else {
+        guard let gate = guest.gate(vector: 3) else {
             return .undeliverable("IDT entry 3 at \(hex(special.idt.base + 48)) is not mapped")
         }
         guard gate.isPresentInterruptOrTrapGate else {
-            return .undeliverable("IDT entry 3 is not a present interrupt or trap gate (attributes \(hex(gate.attributes)))")
+            return .undeliverable("IDT entry 3 is not a present interrupt or trap gate (type \(gate.type), present \(gate.present))")
         }
-        let handler = gate.handler
+        let handler = gate.offset
         let selector = gate.selector
-        let ist = UInt64(gate.ist)
+        let ist = UInt64(gate.interruptStackTable)
 
         var stack = registers.rsp
         if ist != 0 {
@@ -97,20 +101,20 @@ public enum KernelInstructionFallback {
         stack &= ~0xF
         // The return address (after the int3), CS, RFLAGS, RSP, SS.
         let frame = [registers.rip &+ 1, UInt64(special.cs.selector), registers.rflags, registers.rsp, UInt64(special.ss.selector)]
-            .flatMap(LittleEndian.bytes)
+            .flatMap { LittleEndianBuffer.bytes(of: $0) }
         let top = stack &- UInt64(frame.count)
         guard guest.write(frame, at: top) else {
             return .undeliverable("the exception stack at \(hex(top)) is not mapped")
         }
         if selector != special.cs.selector {
-            guard let code = codeSegment(selector, special: special, guest: guest) else {
+            guard let code = codeSegment(selector, guest: guest) else {
                 return .undeliverable("gate selector \(hex(selector)) is not a 64-bit code segment")
             }
             special.cs = code
             guard (try? vcpu.setSpecialRegisters(special)) != nil else { return .undeliverable("KVM_SET_SREGS failed") }
         }
-        var flags = registers.rflags & ~(X86Constants.rflagsTF | X86Constants.rflagsNT | X86Constants.rflagsRF | X86Constants.rflagsVM)
-        if gate.isInterruptGate { flags &= ~X86Constants.rflagsIF }  // interrupt gate: IF off
+        var flags = registers.rflags & ~FlagsRegister([.trap, .nestedTask, .resume, .virtual8086Mode]).rawValue
+        if gate.type == .interruptGate { flags &= ~FlagsRegister.interruptEnable.rawValue }  // interrupt gate: IF off
         registers.rflags = flags
         registers.rsp = top
         registers.rip = handler
@@ -137,13 +141,8 @@ public enum KernelInstructionFallback {
     }
 
     /// The 64-bit code segment `selector` names in the GDT.
-    private static func codeSegment(_ selector: UInt16, special: KVMSRegs, guest: GuestVirtualMemory) -> KVMSegment? {
-        let index = UInt64(selector & ~7)
-        guard selector & 4 == 0, index + 7 <= UInt64(special.gdt.limit),
-            let raw = guest.words(special.gdt.base + index, count: 1)?.first
-        else { return nil }
-        let segment = KVMSegment(descriptor: raw, selector: selector)
-        guard segment.s == 1, segment.type & 0x8 != 0, segment.l == 1 else { return nil }  // code, 64-bit
-        return segment
+    private static func codeSegment(_ selector: UInt16, guest: GuestVirtualMemory) -> KVMSegment? {
+        guard let descriptor = guest.descriptor(selector: selector), descriptor.isCode, descriptor.long else { return nil }
+        return descriptor.segment(selector: selector)
     }
 }

@@ -24,6 +24,7 @@
 import Glibc
 import KVM
 import KVMBindings
+import X86Setup
 
 /// Repairs, on one vCPU, user-mode `syscall` on hosts where it arrives in kernel code still at CPL3,
 /// and reports the user-mode instructions such hosts deliver wrongly (``HostDefect``).
@@ -129,13 +130,13 @@ public final class UserModeFixup {
     private func refresh(special: KVMSRegs) throws(KVMRuntimeError) -> Bool {
         lastCheck = Self.now()
         statistics.handlerChecks += 1
-        if special.efer & X86Constants.eferSCE != 0 { try readSyscallMSRs() }
+        if special.efer & ExtendedFeatureEnable.systemCallExtensions.rawValue != 0 { try readSyscallMSRs() }
         var pageFault: UInt64?
         var invalidOpcode: UInt64?
-        if special.efer & X86Constants.eferLMA != 0 {
+        if special.efer & ExtendedFeatureEnable.longModeActive.rawValue != 0 {
             let guest = GuestVirtualMemory(vcpu: vcpu, memory: memory, special: special)
-            pageFault = InterruptGate.read(vector: 14, special: special, guest: guest).flatMap { $0.isPresentInterruptOrTrapGate ? $0.handler : nil }
-            invalidOpcode = InterruptGate.read(vector: 6, special: special, guest: guest).flatMap { $0.isPresentInterruptOrTrapGate ? $0.handler : nil }
+            pageFault = guest.gate(vector: 14).flatMap { $0.isPresentInterruptOrTrapGate ? $0.offset : nil }
+            invalidOpcode = guest.gate(vector: 6).flatMap { $0.isPresentInterruptOrTrapGate ? $0.offset : nil }
         }
         guard pageFault != pageFaultHandler || invalidOpcode != invalidOpcodeHandler || (!armed && pageFault != nil) else { return false }
         pageFaultHandler = pageFault
@@ -146,7 +147,7 @@ public final class UserModeFixup {
     }
 
     private func readSyscallMSRs() throws(KVMRuntimeError) {
-        let msrs = try vcpu.msrs([X86Constants.msrLSTAR, X86Constants.msrCSTAR, X86Constants.msrSTAR, X86Constants.msrSFMASK])
+        let msrs = try vcpu.msrs([ModelSpecificRegister.lstar.rawValue, ModelSpecificRegister.cstar.rawValue, ModelSpecificRegister.star.rawValue, ModelSpecificRegister.syscallFlagMask.rawValue])
         syscallMSRs = msrs.count == 4 ? (msrs[0].data, msrs[1].data, msrs[2].data, msrs[3].data) : nil
     }
 
@@ -194,9 +195,9 @@ public final class UserModeFixup {
             let kernelCode = UInt16(truncatingIfNeeded: msrs.star >> 32) & ~3
             registers.rip = rip
             registers.rsp = rsp
-            registers.rflags = flags & ~X86Constants.rflagsRF
-            special.cs = .flatKernelCode(selector: kernelCode)
-            special.ss = .flatKernelData(selector: kernelCode &+ 8)
+            registers.rflags = flags & ~FlagsRegister.resume.rawValue
+            special.cs = SegmentDescriptor.flatCode64().segment(selector: kernelCode)
+            special.ss = SegmentDescriptor.flatData().segment(selector: kernelCode &+ 8)
             try vcpu.setSpecialRegisters(special)
             try vcpu.setRegisters(registers)
             statistics.syscallsCompleted += 1
@@ -222,7 +223,7 @@ public final class UserModeFixup {
     /// `syscall` clears the SFMASK bits (Linux masks IF, which user code cannot clear at IOPL 0) and
     /// keeps the others as saved in R11.
     public static func isSyscallEntry(flags: UInt64, r11: UInt64, mask: UInt64) -> Bool {
-        let ignored = X86Constants.rflagsRF | X86Constants.rflagsVM
+        let ignored = FlagsRegister([.resume, .virtual8086Mode]).rawValue
         return flags & mask & ~ignored == 0 && flags & ~(mask | ignored) == r11 & ~(mask | ignored)
     }
 
@@ -244,22 +245,18 @@ public final class UserModeFixup {
     /// must be clear, and inside the TSS limit.
     private func ioBitmapAllows(port: UInt16, size: Int, special: KVMSRegs, guest: GuestVirtualMemory) -> Bool {
         guard special.tr.limit >= 103,
-            let base = LittleEndian.load(UInt16.self, from: guest.read(special.tr.base &+ 102, count: 2), at: 0)
+            let base = LittleEndianReader(guest.read(special.tr.base &+ 102, count: 2)).read(UInt16.self, at: 0)
         else { return false }
         let first = UInt64(base) + UInt64(port) / 8
         guard first + 1 <= UInt64(special.tr.limit) else { return false }
-        guard let bits = LittleEndian.load(UInt16.self, from: guest.read(special.tr.base &+ first, count: 2), at: 0) else { return false }
+        guard let bits = LittleEndianReader(guest.read(special.tr.base &+ first, count: 2)).read(UInt16.self, at: 0) else { return false }
         let mask = UInt16((1 << size) - 1) << (port % 8)
         return bits & mask == 0
     }
 
     private func mode(ofCodeSelector selector: UInt16, long: Bool? = nil, guest: GuestVirtualMemory) -> String {
         var isLong = long
-        if isLong == nil, selector & 4 == 0, UInt64(selector & ~7) + 7 <= UInt64(guest.special.gdt.limit),
-            let raw = guest.words(guest.special.gdt.base &+ UInt64(selector & ~7), count: 1)?.first
-        {
-            isLong = (raw >> 53) & 1 == 1
-        }
+        if isLong == nil, let descriptor = guest.descriptor(selector: selector) { isLong = descriptor.long }
         let cpl = selector & 3
         switch isLong {
         case true?: return "64-bit user mode (CPL\(cpl))"

@@ -14,7 +14,7 @@ import Synchronization
 ///
 /// - The reset: command 0xFE ("pulse the reset line", Linux's `reboot=k` and many FADT reset
 ///   registers), or any pulse command (0xF0-0xFF) with bit 0 clear, or writing the output port
-///   (command 0xD1) with bit 0 clear, returns ``MachineRequest/reset``.
+///   (command 0xD1) with bit 0 clear, returns `MachineRequest.reset`.
 /// - Status (port 0x64 read): output buffer full (bit 0) while a reply waits, system flag (bit 2)
 ///   set as after a passed self-test, command/data (bit 3) for the last write; the input buffer is
 ///   never full, because every write is taken at once.

@@ -4,6 +4,8 @@
 // ELF inside a bzImage) and ELF32 i386 (multiboot kernels, kvm-unit-tests' `.flat` files). Every
 // offset and size comes from the file and is checked against it before use.
 
+import KVM
+
 struct ELFImage {
     /// A PT_LOAD segment: `fileSize` bytes from `fileOffset` go to `physicalAddress`; the rest of
     /// `memorySize` is zero.
@@ -34,9 +36,9 @@ struct ELFImage {
     /// Parses the ELF header and program headers of `source`, and looks for the PVH note.
     init(source: some ImageSource) throws(LoadError) {
         guard let ident = source.bytes(at: 0, count: min(64, source.size)), Self.isELF(ident) else {
-            throw .badMagic(format: "ELF", found: UInt64(ByteReader(source.bytes(at: 0, count: min(4, source.size)) ?? []).read(UInt32.self, at: 0) ?? 0))
+            throw .badMagic(format: "ELF", found: UInt64(LittleEndianReader(source.bytes(at: 0, count: min(4, source.size)) ?? []).read(UInt32.self, at: 0) ?? 0))
         }
-        let header = ByteReader(ident)
+        let header = LittleEndianReader(ident)
         let elfClass = header.read(UInt8.self, at: 4) ?? 0
         let data = header.read(UInt8.self, at: 5) ?? 0
         let is64Bit = elfClass == 2
@@ -65,7 +67,7 @@ struct ELFImage {
         let entrySize = is64Bit ? 56 : 32
         guard phentsize >= entrySize, phoff <= UInt64(source.size), let table = source.bytes(at: Int(phoff), count: phnum * phentsize)
         else { throw .programHeadersOutsideImage }
-        let reader = ByteReader(table)
+        let reader = LittleEndianReader(table)
         var segments: [Segment] = []
         var pvhEntry: UInt32?
         for index in 0..<phnum {
@@ -92,7 +94,7 @@ struct ELFImage {
                 segments.append(
                     Segment(index: index, physicalAddress: paddr, virtualAddress: vaddr, fileOffset: Int(offset), fileSize: Int(filesz), memorySize: memsz))
             } else if pvhEntry == nil, let notes = source.bytes(at: Int(offset), count: Int(filesz)) {
-                pvhEntry = Self.pvhEntry(in: ByteReader(notes), size: notes.count)
+                pvhEntry = Self.pvhEntry(in: LittleEndianReader(notes), size: notes.count)
             }
         }
         self.is64Bit = is64Bit
@@ -119,7 +121,7 @@ struct ELFImage {
     }
 
     /// Walks the notes of one PT_NOTE segment for the Xen PHYS32_ENTRY note.
-    static func pvhEntry(in reader: ByteReader, size: Int) -> UInt32? {
+    static func pvhEntry(in reader: LittleEndianReader, size: Int) -> UInt32? {
         var cursor = 0
         while cursor + 12 <= size {
             guard let nameSize = reader.read(UInt32.self, at: cursor), let descSize = reader.read(UInt32.self, at: cursor + 4),

@@ -56,7 +56,7 @@ public struct ImageBytes: ImageSource, Sendable {
 
     public var size: Int { data.count }
 
-    public func bytes(at offset: Int, count: Int) -> [UInt8]? { ByteReader(data).slice(at: offset, count: count) }
+    public func bytes(at offset: Int, count: Int) -> [UInt8]? { LittleEndianReader(data).slice(at: offset, count: count) }
 
     public func copy(from offset: Int, count: Int, to address: GuestAddress, in memory: GuestMemory) throws(ImageError) {
         guard offset >= 0, count >= 0, offset <= data.count - count else {

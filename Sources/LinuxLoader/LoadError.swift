@@ -114,3 +114,9 @@ public enum LoadError: Error, Sendable, Equatable, CustomStringConvertible {
     /// ``decompressionFailed(format:reason:)`` the decompressors' errors are compared by what they say.
     public static func == (lhs: LoadError, rhs: LoadError) -> Bool { lhs.description == rhs.description }
 }
+
+/// `0x…` hexadecimal, zero-padded to `digits`, for messages.
+func hex<T: BinaryInteger>(_ value: T, digits: Int = 0) -> String {
+    let text = String(value, radix: 16)
+    return "0x" + String(repeating: "0", count: max(0, digits - text.count)) + text
+}

@@ -41,7 +41,7 @@ enum Multiboot {
         /// The first multiboot header in `head` (the image's first 8 KiB), nil if there is none; throws
         /// when it is there but wrong (checksum, requirements, truncated).
         init?(searching head: [UInt8]) throws(LoadError) {
-            let reader = ByteReader(head)
+            let reader = LittleEndianReader(head)
             guard let offset = stride(from: 0, to: min(head.count, Multiboot.searchLength) - 3, by: 4).first(where: { reader.read(UInt32.self, at: $0) == Multiboot.headerMagic })
             else { return nil }
             guard let flags = reader.read(UInt32.self, at: offset + 4), let checksum = reader.read(UInt32.self, at: offset + 8) else {
@@ -136,7 +136,7 @@ extension KernelLoader {
         try write(Array(commandLine.utf8) + [0], at: layout.commandLine, memory)
         try write(names, at: namesAddress, memory)
 
-        var info = ByteBuffer(count: Multiboot.infoSize)
+        var info = LittleEndianBuffer(count: Multiboot.infoSize)
         var flags = Multiboot.infoMemory | Multiboot.infoCommandLine | Multiboot.infoMemoryMap | Multiboot.infoLoaderName
         // mem_lower: KiB of RAM from 0 (at most 640); mem_upper: KiB of RAM from 1 MiB up to the first hole.
         let lower = entries.first { $0.kind == .ram && $0.address == 0 }.map { min($0.end, MemoryMap.conventionalEnd) } ?? 0
@@ -149,14 +149,14 @@ extension KernelLoader {
             flags |= Multiboot.infoModules
             info.put(UInt32(1), at: 20)
             info.put(UInt32(truncatingIfNeeded: layout.moduleList.rawValue), at: 24)
-            var module = ByteBuffer()
+            var module = LittleEndianBuffer()
             module.append(UInt32(truncatingIfNeeded: placedInitrd.lowerBound))
             module.append(UInt32(truncatingIfNeeded: placedInitrd.upperBound))
             module.append(UInt32(truncatingIfNeeded: namesAddress.rawValue) + UInt32(Multiboot.loaderName.utf8.count + 1))  // "initrd"
             module.append(UInt32(0))
             try write(module.bytes, at: layout.moduleList, memory)
         }
-        var map = ByteBuffer()
+        var map = LittleEndianBuffer()
         for entry in entries {
             map.append(UInt32(20))  // size of the entry after this field
             map.append(entry.address)

@@ -1,6 +1,8 @@
 // The PVH boot ABI's `struct hvm_start_info` (xen/include/public/arch-x86/hvm/start_info.h, version 1):
 // magic, module list (the initrd), command line, RSDP and the memory map, passed in EBX.
 
+import KVM
+
 struct PVHStartInfo {
     static let magic: UInt32 = 0x336E_C578
     static let version: UInt32 = 1
@@ -9,9 +11,9 @@ struct PVHStartInfo {
     static let memoryMapEntrySize = 24
 
     /// The three blobs to copy: start_info itself, the module list and the memory map.
-    var startInfo = ByteBuffer(count: PVHStartInfo.size)
-    var moduleList = ByteBuffer()
-    var memoryMap = ByteBuffer()
+    var startInfo = LittleEndianBuffer(count: PVHStartInfo.size)
+    var moduleList = LittleEndianBuffer()
+    var memoryMap = LittleEndianBuffer()
 
     init(
         commandLineAddress: UInt64, rsdpAddress: UInt64?, memoryMap entries: [E820Entry], initrd: Range<UInt64>?,

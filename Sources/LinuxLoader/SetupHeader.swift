@@ -2,6 +2,8 @@
 // checked for what the 64-bit boot protocol needs. Every field is read through bounds-checked reads of
 // the image's first bytes; the image's size is checked against what the header claims.
 
+import KVM
+
 /// A bzImage's setup header (boot protocol 2.06 or later, with a 64-bit entry point).
 public struct SetupHeader: Equatable, Sendable {
     // Offsets in the image and in boot_params (the header sits at 0x1f1 in both).
@@ -81,14 +83,14 @@ public struct SetupHeader: Equatable, Sendable {
 
     /// Whether `image` has the "HdrS" magic at 0x202.
     static func looksLikeBzImage(_ image: [UInt8]) -> Bool {
-        ByteReader(image).read(UInt32.self, at: magicOffset) == magic
+        LittleEndianReader(image).read(UInt32.self, at: magicOffset) == magic
     }
 
     /// Parses and checks the header of a bzImage. `image` needs only the first 4 KiB; `imageSize` is
     /// the whole file's size (defaults to `image.count`).
     public init(image: [UInt8], imageSize: Int? = nil) throws(LoadError) {
         let imageSize = imageSize ?? image.count
-        let reader = ByteReader(image)
+        let reader = LittleEndianReader(image)
         guard image.count >= Self.minimumHeaderEnd, let jumpLength = reader.read(UInt8.self, at: 0x201) else {
             throw .truncatedHeader(format: "bzImage", needed: Self.minimumHeaderEnd, actual: image.count)
         }

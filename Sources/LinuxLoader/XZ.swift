@@ -4,6 +4,7 @@
 // The kernel's build appends the decompressed size after the stream; decoding stops at the stream's end.
 
 import CLZMA
+import KVM
 
 /// xz decompression through liblzma.
 public enum XZ {
@@ -76,7 +77,7 @@ public enum XZ {
     /// ~7000-fold).
     static func sizeHint(_ input: [UInt8], limit: Int) -> Int {
         guard input.count >= 4 else { return 0 }
-        let size = Int(ByteReader(input).read(UInt32.self, at: input.count - 4) ?? 0)
+        let size = Int(LittleEndianReader(input).read(UInt32.self, at: input.count - 4) ?? 0)
         return size <= limit && size / 8192 <= input.count ? size : 0
     }
 }

@@ -2,6 +2,8 @@
 // 64-bit boot protocol: the image's setup header, what a boot loader must set in it, the e820 table,
 // the command line and initrd pointers, and the ACPI RSDP address.
 
+import KVM
+
 struct ZeroPage {
     static let size = 0x1000
     static let acpiRSDPAddressOffset = 0x070
@@ -12,7 +14,7 @@ struct ZeroPage {
     static let e820TableOffset = 0x2D0
     static let e820MaxEntries = 128
 
-    var buffer = ByteBuffer(count: ZeroPage.size)
+    var buffer = LittleEndianBuffer(count: ZeroPage.size)
 
     /// Copies the image's setup header in and fills what a boot loader must: loader type, load
     /// flags, entry address, command line, initrd, e820 map and the ACPI RSDP address.

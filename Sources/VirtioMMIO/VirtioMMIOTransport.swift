@@ -42,7 +42,7 @@ public final class VirtioMMIOTransport: BusDevice {
     private let registers: Mutex<Registers>
     /// What the worker thread uses; the thread holds it strongly, so it outlives the transport's deinit.
     private let core: VirtioWorkerCore
-    private let thread: Mutex<WorkerThread?>
+    private let thread: Mutex<HostThread<Void, Never>?>
     private var interrupt: VirtioInterruptState { core.interrupt }
 
     private struct QueueRegisters {
@@ -87,7 +87,12 @@ public final class VirtioMMIOTransport: BusDevice {
         self.registers = Mutex(Registers(queues: device.queueMaximumSizes.map { QueueRegisters(size: $0) }))
         let core = try VirtioWorkerCore(device: device, interrupt: VirtioInterruptState(trigger: interrupt), onError: onError)
         self.core = core
-        self.thread = Mutex(try WorkerThread { core.run() })
+        do {
+            // Device work needs little stack: 256 KiB instead of the default 8 MiB of address space.
+            self.thread = Mutex(try HostThread(name: "virtio-worker", stackSize: 256 * 1024) { core.run() })
+        } catch {
+            throw .system(operation: "pthread_create", errno: error.errno ?? .invalidArgument)  // nil: the stack size, which 256 KiB passes
+        }
     }
 
     deinit {
@@ -97,7 +102,7 @@ public final class VirtioMMIOTransport: BusDevice {
     /// Stops the worker thread and waits for it (also done on deinit). The device is reset first.
     public func shutdown() {
         resetDevice()
-        let running = thread.withLock { thread -> WorkerThread? in
+        let running = thread.withLock { thread -> HostThread<Void, Never>? in
             let taken = thread.take()
             return taken
         }

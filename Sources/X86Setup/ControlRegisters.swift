@@ -74,4 +74,27 @@ public struct ExtendedFeatureEnable: OptionSet, Hashable, Sendable {
     /// NXE: the no-execute bit in page-table entries.
     public static let noExecuteEnable = ExtendedFeatureEnable(rawValue: 1 << 11)
 }
+
+/// RFLAGS bits a VMM sets or clears when it delivers an exception or completes an instruction for
+/// the guest (Intel SDM vol. 1 §3.4.3).
+public struct FlagsRegister: OptionSet, Hashable, Sendable {
+    public var rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+
+    /// Bit 1: always set.
+    public static let reserved1 = FlagsRegister(rawValue: 1 << 1)
+    /// TF: single-step.
+    public static let trap = FlagsRegister(rawValue: 1 << 8)
+    /// IF: maskable interrupts enabled.
+    public static let interruptEnable = FlagsRegister(rawValue: 1 << 9)
+    /// NT: nested task.
+    public static let nestedTask = FlagsRegister(rawValue: 1 << 14)
+    /// RF: resume (suppresses instruction breakpoints for one instruction).
+    public static let resume = FlagsRegister(rawValue: 1 << 16)
+    /// VM: virtual-8086 mode.
+    public static let virtual8086Mode = FlagsRegister(rawValue: 1 << 17)
+
+    /// IOPL, bits 12-13: the highest CPL allowed port I/O without the TSS bitmap.
+    public var ioPrivilegeLevel: Int { Int((rawValue >> 12) & 3) }
+}
 #endif

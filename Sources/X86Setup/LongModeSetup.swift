@@ -31,11 +31,15 @@ public enum LongModeSetup {
         public var userAccessible = true
         /// The TSS's RSP0: the stack an interrupt from CPL3 switches to (0: none).
         public var kernelStackTop: UInt64 = 0
+        /// Also map the identity-mapped bytes supervisor-only at ``PageTableBuilder/kernelTextBase``
+        /// (-2 GiB, where Linux links its text), for guests that enter a kernel in the upper half
+        /// (e.g. through `syscall`). At most 2 GiB.
+        public var kernelTextAlias = false
 
         public init(
             gdt: GuestAddress = 0x500, taskState: GuestAddress = 0x600, pageTables: GuestAddress = 0x1000,
             identityMappedSize: UInt64 = 1 << 30, pageSize: PageSize = .size2MiB, userAccessible: Bool = true,
-            kernelStackTop: UInt64 = 0
+            kernelStackTop: UInt64 = 0, kernelTextAlias: Bool = false
         ) {
             self.gdt = gdt
             self.taskState = taskState
@@ -44,6 +48,7 @@ public enum LongModeSetup {
             self.pageSize = pageSize
             self.userAccessible = userAccessible
             self.kernelStackTop = kernelStackTop
+            self.kernelTextAlias = kernelTextAlias
         }
     }
 
@@ -72,6 +77,10 @@ public enum LongModeSetup {
         var tables = try PageTableBuilder(at: layout.pageTables)
         try tables.identityMap(
             size: layout.identityMappedSize, pageSize: layout.pageSize, flags: layout.userAccessible ? [.kernel, .user] : .kernel)
+        if layout.kernelTextAlias {
+            try tables.map(
+                virtual: PageTableBuilder.kernelTextBase, physical: 0, size: layout.identityMappedSize, pageSize: layout.pageSize)
+        }
         let cr3 = try tables.write(into: memory)
 
         var gdt = GlobalDescriptorTable()

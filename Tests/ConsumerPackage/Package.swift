@@ -1,5 +1,5 @@
 // swift-tools-version: 6.1
-// A consumer of the KVMBindings and LinuxLoader libraries, as a user's package would depend on it (by path here).
+// A consumer of every library product of swift-kvm, as a user's package would depend on them (by path here).
 // Building it must not build the generator or need libclang or kernel headers.
 import PackageDescription
 
@@ -10,9 +10,9 @@ let package = Package(
         .executableTarget(
             name: "Consumer",
             dependencies: [
-                .product(name: "KVMBindings", package: "swift-kvm"),
-                .product(name: "LinuxLoader", package: "swift-kvm"),
-            ]
+                "ACPITables", "DeviceBus", "EmulatedCPL0Fallbacks", "KVM", "KVMBindings", "LegacyDevices", "LinuxLoader",
+                "VirtioDevices", "VirtioMMIO", "VirtioQueue", "X86Assembler", "X86Setup",
+            ].map { .product(name: $0, package: "swift-kvm") }
         )
     ],
     swiftLanguageModes: [.v6]

@@ -1,4 +1,5 @@
 @testable import boot
+import KVM
 import KernelImageFixtures
 import Testing
 
@@ -7,7 +8,7 @@ import Testing
 
 @Suite struct GuestProfilerSymbols {
     @Test func systemMapLookupFindsTheEnclosingTextSymbol() {
-        let table = SymbolTable(systemMap: """
+        let table = GuestSymbolTable(systemMap: """
             ffffffff81000000 T _text
             ffffffff81000000 T startup_64
             ffffffff81000070 t secondary_startup_64
@@ -22,7 +23,7 @@ import Testing
     }
 
     @Test func reportRanksFunctionsAndBuildsATimeline() {
-        let profiler = GuestProfiler(intervalMilliseconds: 1, symbols: SymbolTable(systemMap: "0000000000001000 T alpha\n0000000000002000 T beta\n"), started: 0)
+        let profiler = GuestProfiler(intervalMilliseconds: 1, symbols: GuestSymbolTable(systemMap: "0000000000001000 T alpha\n0000000000002000 T beta\n"), started: 0)
         for index in 0..<30 { profiler.add(.init(seconds: Double(index) / 10, vcpu: 0, rip: index < 20 ? 0x1010 : 0x2020, userMode: false)) }
         profiler.add(.init(seconds: 3, vcpu: 0, rip: 0x4000_0000, userMode: true))
         let report = profiler.report(windows: 3)

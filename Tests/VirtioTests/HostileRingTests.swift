@@ -1,25 +1,15 @@
 import KVM
 import Testing
 import VirtioQueue
+import TestSupport
 
-/// SplitMix64: a small seeded generator, so a failing seed can be replayed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite("Split virtqueue against random rings")
 struct HostileRingTests {
     @Test("Random descriptor tables never make the queue touch memory outside RAM; every accepted chain is well formed",
           arguments: 1 ... 8 as ClosedRange<UInt64>)
     func randomTables(seed: UInt64) throws {
-        var random = SeededGenerator(state: seed)
+        var random = SplitMix64(seed: seed)
         var driver = try VirtioDriverModel(size: 32)
         var queue = try driver.deviceQueue()
         let ram = driver.ramBase ..< driver.ramEnd

@@ -6,6 +6,7 @@ import Testing
 import VirtioDevices
 import VirtioMMIO
 import VirtioQueue
+import TestSupport
 
 @Suite("virtio-mmio transport")
 struct VirtioMMIOTransportTests {
@@ -222,7 +223,7 @@ struct VirtioMMIORandomAccessTests {
     @Test("Random reads and writes of any size anywhere in the window never crash the VMM; a reset recovers the device",
           arguments: 1 ... 4 as ClosedRange<UInt64>)
     func randomAccesses(seed: UInt64) throws {
-        var random = SeededGenerator(state: seed)
+        var random = SplitMix64(seed: seed)
         let image = TemporaryImage(bytes: 64 * 1024)
         let device = VirtioBlockDevice(configuration: .init(attachment: try DiskImageAttachment(path: image.path)))
         let driver = try MMIODriver(device: device)

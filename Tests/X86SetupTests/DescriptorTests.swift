@@ -2,6 +2,7 @@
 import KVMBindings
 import Testing
 import X86Setup
+import TestSupport
 
 @Suite struct DescriptorTests {
     @Test func flatSegmentsHaveTheirKnownEncodings() {
@@ -17,7 +18,7 @@ import X86Setup
     }
 
     @Test func segmentDescriptorsRoundTrip() {
-        var generator = SeededGenerator(state: 0xDE5C)
+        var generator = SplitMix64(seed: 0xDE5C)
         for _ in 0 ..< 1000 {
             let value = generator.next()
             #expect(SegmentDescriptor(encoded: value).encoded == value)

@@ -3,6 +3,7 @@ import KVM
 import KVMBindings
 import Testing
 import X86Setup
+import TestSupport
 
 @Suite struct LongModeSetupTests {
     static func walk(_ virtual: UInt64, _ result: LongModeSetup.Result, _ memory: GuestMemory) -> UInt64? {
@@ -13,7 +14,7 @@ import X86Setup
     @Test func identityMapsTheFirstGibibyte() throws {
         let memory = try makeMemory(size: 0x10000)
         let setup = try LongModeSetup.write(into: memory)
-        var generator = SeededGenerator(state: 0x9A6E)
+        var generator = SplitMix64(seed: 0x9A6E)
         let samples: [UInt64] = [0, 0x1F_FFFF, 0x20_0000, (1 << 30) - 1] + (0 ..< 500).map { _ in
             UInt64.random(in: 0 ..< (1 << 30), using: &generator)
         }

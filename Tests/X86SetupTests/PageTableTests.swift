@@ -3,6 +3,7 @@ import KVM
 import KVMBindings
 import Testing
 import X86Setup
+import TestSupport
 
 @Suite struct PageTableTests {
     static let longMode: (cr4: ControlRegister4, efer: ExtendedFeatureEnable) = (.physicalAddressExtension, [.longModeEnable, .longModeActive])
@@ -19,7 +20,7 @@ import X86Setup
         try tables.identityMap(size: size, pageSize: pageSize)
         let cr3 = try tables.write(into: memory)
         #expect(cr3 == 0x8000)
-        var generator = SeededGenerator(state: pageSize.rawValue)
+        var generator = SplitMix64(seed: pageSize.rawValue)
         let samples = [0, size - 1, pageSize.rawValue, pageSize.rawValue - 1] + (0 ..< 300).map { _ in
             UInt64.random(in: 0 ..< size, using: &generator)
         }

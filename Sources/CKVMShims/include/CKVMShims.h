@@ -39,6 +39,10 @@ int ckvm_memfd_create(const char *name, unsigned int flags);
 /// glibc's `pthread_setname_np(pthread_self(), name)`: at most 15 bytes and a NUL.
 int ckvm_set_thread_name(const char *name);
 
+/// The host's RAM plus swap in bytes (`sysinfo`: totalram + totalswap, times mem_unit), saturating
+/// at UINT64_MAX; 0 if sysinfo fails. Swift's Glibc module does not export <sys/sysinfo.h>.
+uint64_t ckvm_host_memory_and_swap(void);
+
 /// memfd_create flags and madvise advice, defined here for C libraries whose headers predate them.
 #define CKVM_MFD_CLOEXEC 0x0001U
 #define CKVM_MFD_HUGETLB 0x0004U

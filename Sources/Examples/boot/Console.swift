@@ -13,7 +13,7 @@ final class Console: @unchecked Sendable {
     /// What the kernel last said about its own fate.
     enum KernelNotice: Equatable { case panic, restarting, poweringDown, halted }
 
-    private let lock = Lock()
+    private let lock = ConditionLock()
     private var pendingLine: [UInt8] = []
     private var notices: [KernelNotice] = []
     private let outputFD: Int32
@@ -72,21 +72,7 @@ final class Console: @unchecked Sendable {
     }
 }
 
-/// Reads stdin on its own thread and feeds `uart` until EOF, as fast as the guest drains its receive
-/// FIFO (the UART takes only what fits; the rest waits here).
+/// Feeds stdin to `uart` on its own thread until stdin ends (LegacyDevices' `pumpInput`).
 func startConsoleInput(_ uart: Serial16550A) {
-    _ = try? HostThread(name: "console-in") {
-        var buffer = [UInt8](repeating: 0, count: 256)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { Glibc.read(0, $0.baseAddress, $0.count) }
-            if count < 0, errno == EINTR { continue }
-            guard count > 0 else { return }
-            var pending = buffer[0..<count]
-            while !pending.isEmpty {
-                let taken = uart.receive(pending)
-                pending = pending.dropFirst(taken)
-                if taken == 0 { usleep(2000) }
-            }
-        }
-    }
+    _ = try? HostThread(name: "console-in") { uart.pumpInput(from: 0) }
 }

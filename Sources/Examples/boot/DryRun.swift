@@ -24,7 +24,7 @@ enum DryRun {
         case .guest?: lines.append("decompression guest")
         case nil: break
         }
-        lines.append("mode \(plan.mode == .longMode64 ? "64-bit" : "32-bit")")
+        lines.append("mode \(plan.isLongMode ? "64-bit" : "32-bit")")
         lines.append("entry \(hex(plan.entry))")
         lines.append("argument \(hex(plan.argument))")
         lines.append("kernel \(loaded.kernel.lowerBound) \(loaded.kernel.upperBound)")
@@ -52,7 +52,7 @@ enum DryRun {
         }
         dump("cmdline", .commandLine)
         dump("gdt", GuestLayout.gdt, 0x30)
-        if plan.mode == .longMode64 { dump("pml4", GuestLayout.pml4, 8) }
+        if plan.isLongMode { dump("pml4", GuestLayout.pml4, 8) }
         dump("acpi", acpi.rsdpAddress, acpi.blob.count)
         dump("code", plan.entry, 64)
         return lines.joined(separator: "\n")

@@ -5,7 +5,7 @@
 import LinuxLoader
 
 enum GuestLayout {
-    /// The boot GDT (null, code32 0x08, code64 0x10, data 0x18, TSS 0x20).
+    /// X86Setup's LinuxBootGDT (null, code32 0x08, code64 0x10 = __BOOT_CS, data 0x18 = __BOOT_DS, TSS 0x20).
     static let gdt: UInt64 = 0x500
     /// An empty IDT (limit 0): the kernel installs its own before enabling interrupts.
     static let idt: UInt64 = 0x540
@@ -13,15 +13,7 @@ enum GuestLayout {
     static let stackTop: UInt64 = 0x8FF0
     /// Identity page tables for the 64-bit entry: PML4, PDPT, then four PDs (4 GiB in 2 MiB pages).
     static let pml4: UInt64 = 0x9000
-    static let pdpt: UInt64 = 0xA000
-    static let pageDirectories: UInt64 = 0xB000
     static let identityMappedGiB = 4
     /// ACPI tables: RSDP first (Linux also scans 0xE0000-0xFFFFF for it), then XSDT, FADT, DSDT, MADT.
     static let acpiBase: UInt64 = MemoryMap.biosAreaStart
-
-    /// GDT selectors. The 64-bit boot protocol wants __BOOT_CS = 0x10 and __BOOT_DS = 0x18.
-    static let code32Selector: UInt16 = 0x08
-    static let code64Selector: UInt16 = 0x10
-    static let dataSelector: UInt16 = 0x18
-    static let tssSelector: UInt16 = 0x20
 }

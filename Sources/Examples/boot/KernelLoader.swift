@@ -1,18 +1,36 @@
 // Loading the kernel with the LinuxLoader product: the ACPI tables first (the loader records the RSDP's
 // address), then the kernel, initrd and command line (bzImage, PVH vmlinux or multiboot; the payload
-// decompressed here unless `--decompress guest`), then the GDT and page tables for the entry mode. What
-// the loader reports becomes the lines boot prints on stderr.
+// decompressed here unless `--decompress guest`), then X86Setup's boot GDT and (for the 64-bit entry)
+// identity page tables. What the loader reports becomes the lines boot prints on stderr.
 
 import KVM
+import KVMBindings
 import LinuxLoader
+import X86Setup
 
 /// What to boot and how: the loader's facts, in the form the vCPU setup takes them.
 struct BootPlan {
     var loaded: LoadedKernel
-    var mode: CPUSetup.EntryMode { loaded.entry.mode == .longMode64 ? .longMode64 : .protected32 }
+    var isLongMode: Bool { loaded.entry.mode == .longMode64 }
     var entry: UInt64 { loaded.entry.instructionPointer.rawValue }
     /// RSI (64-bit protocol) or EBX (PVH, multiboot).
-    var argument: UInt64 { loaded.entry.mode == .longMode64 ? loaded.entry.rsi : loaded.entry.rbx }
+    var argument: UInt64 { isLongMode ? loaded.entry.rsi : loaded.entry.rbx }
+
+    /// The boot vCPU's special registers: 64-bit (CS 0x10, data 0x18, paging on) or 32-bit flat (CS 0x08).
+    var entryState: X86Setup.EntryState {
+        let gdt = GuestAddress(GuestLayout.gdt), idt = GuestAddress(GuestLayout.idt)
+        return isLongMode
+            ? LinuxBootGDT.longModeEntry(gdt: gdt, idt: idt, cr3: GuestLayout.pml4) : LinuxBootGDT.protectedModeEntry(gdt: gdt, idt: idt)
+    }
+
+    /// The boot vCPU's general registers: RIP, RFLAGS = 2, and RSI, EBX and EAX as the loader says.
+    var registers: KVMRegs {
+        X86Setup.EntryState.registers(rip: entry, rsp: GuestLayout.stackTop) { registers in
+            registers.rsi = loaded.entry.rsi
+            registers.rbx = loaded.entry.rbx
+            registers.rax = loaded.entry.rax  // multiboot: EAX = 0x2BADB002 (0 otherwise)
+        }
+    }
 
     /// One line on how the kernel is decompressed (bzImage), empty otherwise.
     var decompressionNote: String {
@@ -73,7 +91,12 @@ enum BootKernel {
             throw Failure(description: "\(error)" + hint(for: error))
         }
         let plan = BootPlan(loaded: loaded)
-        try CPUSetup.writeTables(into: memory, mode: plan.mode)
+        try LinuxBootGDT.write(into: memory, gdt: GuestAddress(GuestLayout.gdt), idt: GuestAddress(GuestLayout.idt))
+        if plan.isLongMode {
+            var tables = try PageTableBuilder(at: GuestAddress(GuestLayout.pml4), maximumTables: 2 + GuestLayout.identityMappedGiB)
+            try tables.identityMap(size: UInt64(GuestLayout.identityMappedGiB) << 30, pageSize: .size2MiB)
+            try tables.write(into: memory)
+        }
         return plan
     }
 

@@ -2,8 +2,10 @@
 // the outcome that ends the machine (the first one wins) and every other vCPU is stopped.
 
 import DeviceBus
+import EmulatedCPL0Fallbacks
 import Glibc
 import KVM
+import X86Setup
 
 final class Machine: @unchecked Sendable {
     // @unchecked: the mutable state is guarded by `lock`; the rest is immutable or Sendable.
@@ -33,7 +35,7 @@ final class Machine: @unchecked Sendable {
     /// The emulator probe found that user-mode `syscall` arrives at CPL3: every vCPU runs a UserModeFixup.
     let userModeFixup: Bool
 
-    private let lock = Lock()
+    private let lock = ConditionLock()
     private(set) var outcome: Outcome?
     private var stoppers: [VCPUStopper] = []
     private var configured = 0
@@ -88,19 +90,19 @@ final class Machine: @unchecked Sendable {
 
     /// Runs `options.cpus` vCPU threads and waits for the outcome (or the timeout).
     func run() -> Outcome {
-        var threads: [KVM.VCPUThread<Void, Never>] = []
+        var threads: [VCPUThread<Void, Never>] = []
         for index in 0..<options.cpus {
             do {
                 threads.append(try vm.spawnVCPU(id: UInt(index), stackSize: 1 << 20) { [self] vcpu in
-                    var vcpuThread = VCPUThread(machine: self, index: index)
-                    vcpuThread.run(vcpu)
+                    var vcpuLoop = VCPULoop(machine: self, index: index)
+                    vcpuLoop.run(vcpu)
                 })
             } catch {
                 finish(.hostError("vCPU \(index) setup: \(error)"))
                 break
             }
         }
-        let deadline = options.timeoutSeconds.map { monotonicNow() + $0 }
+        let deadline = options.timeoutSeconds.map { ConditionLock.monotonicNow() + $0 }
         lock.withLock {
             while configured < threads.count && outcome == nil { lock.wait(until: nil) }
             released = true
@@ -113,7 +115,7 @@ final class Machine: @unchecked Sendable {
         }
         lock.withLock {
             while outcome == nil {
-                if let deadline, monotonicNow() >= deadline {
+                if let deadline, ConditionLock.monotonicNow() >= deadline {
                     outcome = .timeout(seconds: options.timeoutSeconds ?? 0)
                     for stopper in stoppers { stopper.stop() }
                     break
@@ -132,29 +134,23 @@ final class Machine: @unchecked Sendable {
 struct ExitStatistics {
     var portIO = 0
     var mmio = 0
-    var int3Delivered = 0
-    var completedByVMM = 0
     var unclaimed = 0
     var other = 0
-    /// UserModeFixup: syscalls completed, genuine page faults passed on.
-    var syscallsCompleted = 0
-    var pageFaultsPassedOn = 0
+    var fallbacks = VCPUFallbacks.Statistics()
 
     mutating func add(_ other: ExitStatistics) {
         portIO += other.portIO
         mmio += other.mmio
-        int3Delivered += other.int3Delivered
-        completedByVMM += other.completedByVMM
         unclaimed += other.unclaimed
         self.other += other.other
-        syscallsCompleted += other.syscallsCompleted
-        pageFaultsPassedOn += other.pageFaultsPassedOn
+        fallbacks.add(other.fallbacks)
     }
 
     var summary: String {
-        "exits: \(portIO) port I/O and \(mmio) MMIO (\(unclaimed) of them to no device), \(other) other; \(int3Delivered) kernel int3 delivered and "
-            + "\(completedByVMM) fwait/ldmxcsr/stmxcsr completed by the VMM"
-            + (syscallsCompleted + pageFaultsPassedOn > 0
-                ? "; \(syscallsCompleted) user syscalls completed and \(pageFaultsPassedOn) page faults passed on by the user-mode fix-up" : "")
+        let fixup = fallbacks.userModeFixup
+        return "exits: \(portIO) port I/O and \(mmio) MMIO (\(unclaimed) of them to no device), \(other) other; "
+            + "\(fallbacks.int3Delivered) kernel int3 delivered and \(fallbacks.instructionsCompleted) fwait/ldmxcsr/stmxcsr completed by the VMM"
+            + (fixup.syscallsCompleted + fixup.pageFaultsPassedOn > 0
+                ? "; \(fixup.syscallsCompleted) user syscalls completed and \(fixup.pageFaultsPassedOn) page faults passed on by the user-mode fix-up" : "")
     }
 }

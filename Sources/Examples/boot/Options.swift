@@ -1,5 +1,7 @@
 // Command-line options, parsed by hand (no Foundation, no ArgumentParser: the VMM stays small).
 
+import X86Setup
+
 struct Options: Equatable {
     /// Who decompresses a bzImage's kernel.
     enum Decompression: String, Equatable { case host, guest }
@@ -16,7 +18,7 @@ struct Options: Equatable {
           --cmdline STR        kernel command line (default: "\(Options.defaultCommandLine)")
           --memory MiB         guest RAM (default \(Options.defaultMemoryMiB))
           --cpus N             vCPUs, 1-255 (default 1)
-          --decompress WHO     bzImage: `host` (default) decompresses the kernel in the VMM (LZ4, gzip)
+          --decompress WHO     bzImage: `host` (default) decompresses the kernel in the VMM (LZ4, gzip, xz, zstd)
                                and enters it at startup_64; `guest` lets the kernel's own decompressor run.
                                Other payload formats are always decompressed by the guest.
           --huge-pages         ask for transparent huge pages on guest RAM (MADV_HUGEPAGE)

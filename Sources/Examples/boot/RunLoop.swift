@@ -9,7 +9,7 @@ import KVM
 import KVMBindings
 import X86Setup
 
-struct VCPUThread {
+struct VCPULoop {
     let machine: Machine
     let index: Int
     private var counts = ExitStatistics()
@@ -36,26 +36,21 @@ struct VCPUThread {
         try vcpu.setCPUID(machine.cpuid.entries(for: index, cpuCount: machine.options.cpus, from: machine.supportedCPUID))
         let refused = BootMSRs.set(on: vcpu, supported: machine.supportedMSRs)
         if machine.options.verbose, !refused.isEmpty, index == 0 {
-            FailureReport.printError("boot: KVM refused boot MSRs " + refused.map { hex($0) }.joined(separator: ", "))
+            Messages.printError("boot: KVM refused boot MSRs " + refused.map { hex($0) }.joined(separator: ", "))
         }
         try vcpu.setFPU(FPUDefaults.state)
         try vcpu.setLAPIC(LocalAPICSetup.configuringLINTs(try vcpu.lapic()))
         guard index == 0 else { return }  // application processors wait for INIT/SIPI
-        try vcpu.setSpecialRegisters(CPUSetup.specialRegisters(try vcpu.specialRegisters(), mode: machine.plan.mode))
-        var registers = CPUSetup.registers(entry: machine.plan.entry, mode: machine.plan.mode, argument: machine.plan.argument)
-        registers.rax = machine.plan.loaded.entry.rax  // multiboot: EAX = 0x2BADB002 (0 otherwise)
-        try vcpu.setRegisters(registers)
+        try vcpu.setSpecialRegisters(machine.plan.entryState.applied(to: try vcpu.specialRegisters()))
+        try vcpu.setRegisters(machine.plan.registers)
     }
 
     private mutating func loop(_ vcpu: VCPU) {
-        // Only where the emulator probe saw a user-mode syscall arrive at CPL3 (never on VMX/SVM).
-        let fixup = machine.userModeFixup ? UserModeFixup(vcpu: vcpu, memory: machine.vm.memory) : nil
-        defer {
-            if let fixup {
-                counts.syscallsCompleted += fixup.statistics.syscallsCompleted
-                counts.pageFaultsPassedOn += fixup.statistics.pageFaultsPassedOn
-            }
-        }
+        // The user-mode fix-up only where the emulator probe saw a user-mode syscall arrive at CPL3 (never on VMX/SVM).
+        let fallbacks = VCPUFallbacks(
+            vcpu: vcpu, memory: machine.vm.memory, userModeFixup: machine.userModeFixup,
+            kernelInstructions: machine.options.emulationFallback)
+        defer { counts.fallbacks = fallbacks.statistics }
         while true {
             let exit: VCPUExit
             do {
@@ -64,17 +59,12 @@ struct VCPUThread {
                 fail(vcpu, "KVM_RUN failed: \(error)")
                 return
             }
-            if let fixup {
-                switch Result(catching: { () throws(KVMRuntimeError) in try fixup.handle(exit) }) {
-                case .success(.resumed): continue
-                case .success(.notHandled): break
-                case .success(.hostDefect(let defect)):
-                    fail(vcpu, "\(defect)")
-                    return
-                case .failure(let error):
-                    fail(vcpu, "user-mode fix-up: \(error)")
-                    return
-                }
+            switch fallbacks.handle(exit) {
+            case .resumed: continue
+            case .failed(let reason):
+                fail(vcpu, reason)
+                return
+            case .notHandled: break
             }
             switch exit {
             case .io(let io):
@@ -102,21 +92,6 @@ struct VCPUThread {
                 }
                 return
             case .internalError(let error):
-                if machine.options.emulationFallback {
-                    switch KernelInstructionFallback.complete(on: vcpu, memory: machine.vm.memory, instructionBytes: error.instructionBytes) {
-                    case .delivered:
-                        counts.int3Delivered += 1
-                        continue
-                    case .completed:
-                        counts.completedByVMM += 1
-                        continue
-                    case .undeliverable(let reason):
-                        fail(vcpu, "KVM could not emulate a kernel int3, and it cannot be delivered: \(reason)")
-                        return
-                    case .notHandled:
-                        break
-                    }
-                }
                 fail(vcpu, "KVM \(error) (the instruction at RIP could not be run or emulated)")
                 return
             case .shutdown:
@@ -175,7 +150,7 @@ struct VCPUThread {
     }
 
     private func fail(_ vcpu: VCPU, _ summary: String) {
-        let details = FailureReport.dump(vcpu: vcpu, memory: machine.vm.memory)
+        let details = VCPUStateReport.describe(vcpu, memory: machine.vm.memory)
         machine.finish(.guestFailure(summary: "vCPU \(index): \(summary)", details: details))
     }
 
@@ -183,6 +158,6 @@ struct VCPUThread {
         guard let registers = try? vcpu.registers(), let special = try? vcpu.specialRegisters() else { return "state unreadable" }
         let mp = (try? vcpu.mpState()).map { "\($0)" } ?? "?"
         return "RIP \(hex(registers.rip)) CPL \(special.cs.selector & 3) mp-state \(mp); "
-            + FailureReport.codeLine(rip: registers.rip, special: special, memory: machine.vm.memory, vcpu: vcpu)
+            + VCPUStateReport.codeLine(rip: registers.rip, special: special, memory: machine.vm.memory, vcpu: vcpu)
     }
 }

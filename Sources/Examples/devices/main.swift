@@ -120,32 +120,6 @@ func runVCPU(_ vcpu: VCPU, entry: UInt64, stackTop: UInt64, on machine: Machine,
     }
 }
 
-/// Feeds stdin to the UART until stdin ends (or `running` turns false: vCPU 0 is gone). Polls, so it
-/// never blocks for long, and hands bytes over only while the guest is ready for them.
-func pumpStandardInput(to machine: Machine, while running: () -> Bool) {
-    var pending: [UInt8] = []
-    var ended = false
-    while running() {
-        if !pending.isEmpty {
-            if machine.serial.isReadyToReceive { pending.removeFirst(machine.serial.receive(pending)) }
-            if !pending.isEmpty {
-                usleep(1000)  // the guest has not taken the last bytes yet
-                continue
-            }
-        }
-        if ended { return }
-        var descriptor = pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)
-        guard poll(&descriptor, 1, 50) > 0 else { continue }
-        var buffer = [UInt8](repeating: 0, count: 256)
-        let count = read(STDIN_FILENO, &buffer, buffer.count)
-        if count > 0 {
-            pending += buffer[0..<count]
-        } else if count == 0 || (errno != EINTR && errno != EAGAIN) {
-            ended = true
-        }
-    }
-}
-
 do {
     let kvm = try KVMSystem()
     let vm = try kvm.createVM()
@@ -184,7 +158,7 @@ do {
         },
     ]
 
-    pumpStandardInput(to: machine, while: { !threads[0].isFinished })
+    machine.serial.pumpInput(from: STDIN_FILENO, while: { !threads[0].isFinished })
     serial.setModemInputs([.clearToSend, .dataSetReady])  // carrier gone: the other end hung up
 
     // Give the guest 10 s to finish, then stop whatever still runs.

@@ -71,6 +71,16 @@ public enum KVMRuntimeError: Error, Sendable, Hashable, CustomStringConvertible 
     ///   - free: The free huge pages of that size, if the host reports them.
     case hugePagesUnavailable(pageSize: Int, needed: Int, free: Int?)
 
+    /// Guest RAM larger than the host can ever give: the mapping asked for more than the host's
+    /// RAM and swap together (`sysinfo`), so a guest touching all of it would get the VMM killed by
+    /// the OOM killer rather than a typed error. A VMM that overcommits on purpose (ballooning,
+    /// sparse guests) says so with ``MemoryBacking/allowsOvercommit``.
+    ///
+    /// - Parameters:
+    ///   - requested: The mapping's size in bytes.
+    ///   - available: The host's RAM plus swap in bytes.
+    case hostMemoryExceeded(requested: Int, available: Int)
+
     /// A file has fewer bytes than were asked of it (nothing was copied).
     ///
     /// - Parameters:
@@ -166,6 +176,9 @@ public enum KVMRuntimeError: Error, Sendable, Hashable, CustomStringConvertible 
             let available = free.map { "\($0) free" } ?? "none reported"
             return "\(needed) huge pages of \(pageSize / 1024) KiB needed, \(available)"
                 + " (reserve them in /sys/kernel/mm/hugepages/hugepages-\(pageSize / 1024)kB/nr_hugepages)"
+        case .hostMemoryExceeded(let requested, let available):
+            return "guest RAM of \(requested >> 20) MiB exceeds the host's RAM and swap (\(available >> 20) MiB);"
+                + " MemoryBacking.allowsOvercommit maps it anyway"
         case .fileTooShort(let size, let needed):
             return "the file has \(size) bytes, \(needed) were needed"
         case .unexpectedResult(let operation, let reason):

@@ -41,6 +41,12 @@ public struct MemoryBacking: Sendable, Hashable {
     /// 5.14): no host faults while the guest runs, at the cost of start-up time and resident memory.
     public var populate: Bool
 
+    /// Maps more than the host's RAM and swap together when asked (anonymous and memory-file
+    /// sources only; huge pages are reserved up front and fail on their own). Off by default: such
+    /// a mapping throws ``KVMRuntimeError/hostMemoryExceeded(requested:available:)`` instead of
+    /// succeeding lazily and leaving the VMM to the OOM killer when the guest touches its RAM.
+    public var allowsOvercommit: Bool = false
+
     /// Creates a backing description.
     ///
     /// - Parameters:
@@ -97,5 +103,13 @@ public struct HugePageSize: RawRepresentable, Sendable, Hashable, CustomStringCo
     /// `2 MiB`, `1 GiB`.
     public var description: String {
         rawValue >= 1 << 30 ? "\(rawValue >> 30) GiB" : rawValue >= 1 << 20 ? "\(rawValue >> 20) MiB" : "\(rawValue >> 10) KiB"
+    }
+}
+
+extension MemoryBacking.Source {
+    /// Anonymous and memory-file pages are committed on first touch; huge pages when mapped.
+    var isLazilyCommitted: Bool {
+        if case .hugeTLB = self { return false }
+        return true
     }
 }

@@ -77,6 +77,9 @@ public final class MemoryMapping: @unchecked Sendable {
             throw .invalidArgument(operation: "MemoryMapping(byteCount:)", reason: "size \(byteCount) overflows when rounded up to \(pageSize)-byte pages")
         }
         let size = padded & ~(pageSize - 1)
+        if !backing.allowsOvercommit, backing.source.isLazilyCommitted, let available = Self.hostMemoryAndSwap(), size > available {
+            throw .hostMemoryExceeded(requested: size, available: available)
+        }
 
         var file: FileDescriptor?
         switch backing.source {
@@ -118,6 +121,12 @@ public final class MemoryMapping: @unchecked Sendable {
         // From here on deinit releases the mapping and the file if advice fails.
         if backing.transparentHugePages { try advise(CKVM_MADV_HUGEPAGE, name: "madvise(MADV_HUGEPAGE)") }
         if backing.populate { try advise(CKVM_MADV_POPULATE_WRITE, name: "madvise(MADV_POPULATE_WRITE)") }
+    }
+
+    /// The host's RAM plus swap in bytes (`sysinfo`), or nil if the kernel does not say.
+    static func hostMemoryAndSwap() -> Int? {
+        let total = ckvm_host_memory_and_swap()
+        return total == 0 ? nil : Int(clamping: total)
     }
 
     deinit {

@@ -94,38 +94,21 @@ extension VirtualMachine {
 
 /// One value passed from one thread to another: `take()` waits until `put(_:)` has run.
 final class Handoff<Value: Sendable>: @unchecked Sendable {
-    // @unchecked Sendable: `value` is only touched with `mutex` held.
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    // @unchecked Sendable: `value` is only touched with `lock` held.
+    private let lock = ConditionLock()
     private var value: Value?
 
-    init() {
-        // SAFETY: initializes freshly allocated pthread objects with default attributes.
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(condition, nil)
-    }
-
-    deinit {
-        // SAFETY: no thread waits on or holds them any more (both sides hold a reference while they do).
-        pthread_cond_destroy(condition)
-        pthread_mutex_destroy(mutex)
-        condition.deallocate()
-        mutex.deallocate()
-    }
-
     func put(_ newValue: Value) {
-        // SAFETY: the mutex and condition were initialized in init and live as long as self.
-        pthread_mutex_lock(mutex)
-        value = newValue
-        pthread_cond_broadcast(condition)
-        pthread_mutex_unlock(mutex)
+        lock.withLock {
+            value = newValue
+            lock.broadcast()
+        }
     }
 
     func take() -> Value {
-        // SAFETY: as in put; pthread_cond_wait releases and retakes the mutex.
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        while value == nil { pthread_cond_wait(condition, mutex) }
-        return value!
+        lock.withLock {
+            while value == nil { lock.wait() }
+            return value!
+        }
     }
 }

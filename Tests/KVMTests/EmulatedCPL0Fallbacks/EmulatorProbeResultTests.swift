@@ -1,5 +1,6 @@
 import EmulatedCPL0Fallbacks
 import Testing
+import X86Setup
 
 /// The probe's result as a VMM uses it, without /dev/kvm.
 @Suite struct EmulatorProbeResultTests {
@@ -7,7 +8,7 @@ import Testing
 
     @Test func kernelParametersMergeClearcpuid() {
         #expect(Self.result.kernelParameters == ["noxsave", "clearcpuid=cx16,popcnt"])
-        #expect(Self.result.defaultClears == [.cx16, .xsave, .osxsave, .popcnt])
+        #expect(Self.result.defaultClears == [CPUIDPolicy.cx16, CPUIDPolicy.xsave, CPUIDPolicy.osxsave, CPUIDPolicy.popcnt])
         #expect(Self.result.needsUserModeFixup)
     }
 

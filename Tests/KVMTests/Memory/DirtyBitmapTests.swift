@@ -1,5 +1,6 @@
 import Testing
 import KVM
+import TestSupport
 
 @Suite struct DirtyBitmapTests {
     @Test func decodesKernelLayout() {

@@ -1,6 +1,7 @@
 import Glibc
 import Testing
 @testable import KVM
+import TestSupport
 
 /// Builds a ``GuestMemory`` and a matching ``ReferenceMemory`` from a list of (base, size).
 struct GuestMemoryFixture {

@@ -1,5 +1,6 @@
 import Testing
 @testable import KVM
+import TestSupport
 
 /// Random layouts and random accesses, compared with ``ReferenceMemory``.
 ///

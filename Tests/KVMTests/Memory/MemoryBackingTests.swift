@@ -20,6 +20,47 @@ extension IntegrationTests {
             return (vm, vcpu, region)
         }
 
+        /// Guest RAM larger than the host's RAM and swap is a typed error before anything is mapped;
+        /// a VMM that overcommits on purpose gets a lazy mapping and a guest that runs on it.
+        @Test func guestRAMLargerThanTheHostIsATypedErrorUnlessOvercommitted() throws {
+            let host = try Self.hostMemoryAndSwap()
+            let size = (host + (1 << 30)) & ~((1 << 30) - 1)  // the next GiB above RAM + swap
+            let vm = try TestMachine.system().createVM()
+            #expect(throws: KVMRuntimeError.hostMemoryExceeded(requested: size, available: host)) {
+                try vm.mapMemory(slot: 0, at: 0, size: size)
+            }
+            #expect(throws: KVMRuntimeError.hostMemoryExceeded(requested: size, available: host)) {
+                try vm.mapMemory(slot: 0, at: 0, size: size, backing: .memoryFile(name: "too-big"))
+            }
+            var overcommitted = MemoryBacking.anonymous
+            overcommitted.allowsOvercommit = true
+            let (bigVM, vcpu, region) = try Self.machine(overcommitted, size: size)
+            #expect(region.size == UInt64(size))
+            try bigVM.memory.write(bytes: Self.echoProgram, at: 0x1000)
+            try bigVM.memory.write(bytes: [0x5A], at: 0x2000)
+            #expect(try Self.runEcho(vcpu) == 0x5A)
+        }
+
+        /// RAM + swap from /proc/meminfo (MemTotal + SwapTotal), independently of the runtime's sysinfo.
+        static func hostMemoryAndSwap() throws -> Int {
+            let file = try FileDescriptor.open("/proc/meminfo", .readOnly)
+            defer { try? file.close() }
+            var bytes: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let count = try buffer.withUnsafeMutableBytes { try file.read(into: $0) }
+                if count == 0 { break }
+                bytes += buffer[0..<count]
+            }
+            var total = 0
+            for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n")
+            where line.hasPrefix("MemTotal:") || line.hasPrefix("SwapTotal:") {
+                let fields = line.split(separator: " ")
+                total += try #require(Int(fields[1])) * 1024
+            }
+            return total
+        }
+
         /// Runs the echo program: returns the byte it read at 0x2000 (through port 0x80).
         static func runEcho(_ vcpu: VCPU) throws -> UInt8 {
             var echoed: UInt8?

@@ -1,22 +1,6 @@
-/// A small seeded random number generator (SplitMix64), so that property tests reproduce.
-///
-/// Every property test prints its seed (in hexadecimal) in failure messages; set
-/// `KVM_TEST_SEED` to that value to replay a run.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
+import TestSupport
 
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+// SplitMix64 itself is TestSupport's, shared with the other test targets.
 
 /// The seed for property tests: `KVM_TEST_SEED` from the environment if set, else a fixed one.
 let propertyTestSeed: UInt64 = {

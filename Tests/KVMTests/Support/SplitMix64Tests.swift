@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 
 @Suite struct SplitMix64Tests {
     /// The reference outputs of SplitMix64 seeded with 0.

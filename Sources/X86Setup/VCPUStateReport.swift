@@ -1,14 +1,20 @@
-// What the VMM prints when the guest fails: why, the registers, the segment and control registers,
-// and the instruction bytes around RIP (RIP translated through the guest's page tables; bytes that
-// are not mapped are left out rather than guessed).
+#if arch(x86_64)
+// What a VMM prints when a guest fails: the registers, the segment and control registers, and the
+// instruction bytes around RIP (RIP translated through the guest's page tables by GuestPageWalk; bytes
+// that are not mapped are left out rather than guessed).
 
-import Glibc
 import KVM
 import KVMBindings
 
-enum FailureReport {
-    /// A multi-line dump of `vcpu`'s state.
-    static func dump(vcpu: VCPU, memory: GuestMemory) -> String {
+/// A multi-line, human-readable dump of an x86 vCPU's state, for failure reports.
+///
+/// ```swift
+/// case .shutdown:
+///     print("triple fault\n" + VCPUStateReport.describe(vcpu, memory: vm.memory))
+/// ```
+public enum VCPUStateReport {
+    /// General, segment, descriptor-table and control registers, then ``codeLine(rip:special:memory:vcpu:)``.
+    public static func describe(_ vcpu: VCPU, memory: GuestMemory) -> String {
         guard let r = try? vcpu.registers(), let s = try? vcpu.specialRegisters() else {
             return "  (the vCPU's registers could not be read)\n"
         }
@@ -29,9 +35,11 @@ enum FailureReport {
         return text
     }
 
-    /// "Code: xx xx <xx> xx ..." around RIP: up to 16 bytes before (when mapped) and 16 from RIP.
-    static func codeLine(rip: UInt64, special: KVMSRegs, memory: GuestMemory, vcpu: VCPU?) -> String {
-        let linear = special.efer & CPUSetup.eferLMA != 0 ? rip : (special.cs.base &+ rip) & 0xFFFF_FFFF
+    /// "Code (RIP … = physical …): xx xx <xx> xx …": up to 16 bytes before RIP (when mapped) and 16 from it.
+    /// Outside long mode RIP is taken relative to CS's base.
+    public static func codeLine(rip: UInt64, special: KVMSRegs, memory: GuestMemory, vcpu: VCPU?) -> String {
+        let longMode = ExtendedFeatureEnable(rawValue: special.efer).contains(.longModeActive)
+        let linear = longMode ? rip : (special.cs.base &+ rip) & 0xFFFF_FFFF
         guard let physical = GuestPageWalk.translate(linear, special: special, memory: memory, vcpu: vcpu) else {
             return "Code: RIP \(hex(linear)) is not mapped"
         }
@@ -44,10 +52,9 @@ enum FailureReport {
         return line
     }
 
-    /// Writes `text` to stderr.
-    static func printError(_ text: String) {
-        var bytes = Array(text.utf8)
-        if bytes.last != 0x0A { bytes.append(0x0A) }
-        _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    private static func hex<T: BinaryInteger>(_ value: T, digits: Int = 0) -> String {
+        let text = String(value, radix: 16)
+        return "0x" + String(repeating: "0", count: max(0, digits - text.count)) + text
     }
 }
+#endif

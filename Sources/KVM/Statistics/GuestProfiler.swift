@@ -1,29 +1,23 @@
-// `--profile-guest MS`: where the guest spends its time, by sampling. A sampler thread stops every vCPU
-// every MS milliseconds through its `VCPUStopper`; the vCPU thread, seeing a stop while the machine is
-// still running, reads RIP and the CPL, records them and runs on. At exit the samples are folded into
-// functions with `--symbols PATH` (a System.map: "ADDRESS TYPE NAME" lines, e.g. from the kernel's -dbg
-// package), or into RIPs without it, and printed to stderr: the whole run, then a timeline of windows
-// (each with its busiest functions), so a slow boot phase can be matched with the console's output.
-//
-// A sample costs one exit to the VMM plus two register reads; at 1 ms that is a few percent of a vCPU.
-// A halted vCPU is sampled too (its RIP is after the hlt): idle time shows as the idle function.
+#if arch(x86_64)
+// A sampling profiler for guests: which guest functions the vCPUs were in, sampled through the
+// runtime's vCPU stop (no guest cooperation, no tracing).
 
 import Glibc
-import KVM
-import LinuxLoader
+import Synchronization
 
-/// A sorted symbol table from a System.map.
-struct SymbolTable {
-    struct Symbol {
-        var address: UInt64
-        var name: String
+/// A guest kernel's text symbols, sorted, from a System.map ("ADDRESS TYPE NAME" lines, e.g. from the
+/// kernel's -dbg package or its build tree), for naming sampled RIPs.
+public struct GuestSymbolTable: Sendable {
+    public struct Symbol: Hashable, Sendable {
+        public var address: UInt64
+        public var name: String
     }
 
-    let symbols: [Symbol]
+    public let symbols: [Symbol]
 
     /// Parses System.map text; lines that are not "HEX TYPE NAME" are skipped. Only text symbols
     /// (types t/T/w/W) are kept: samples are instruction addresses.
-    init(systemMap text: String) {
+    public init(systemMap text: String) {
         var symbols: [Symbol] = []
         for line in text.split(separator: "\n") {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
@@ -33,15 +27,8 @@ struct SymbolTable {
         self.symbols = symbols.sorted { $0.address < $1.address }
     }
 
-    /// Reads a System.map file.
-    init(path: String) throws(ImageError) {
-        let file = try ImageFile(path: path)
-        guard let bytes = file.bytes(at: 0, count: file.size) else { throw .readFailed(path: path, errno: 0) }
-        self.init(systemMap: String(decoding: bytes, as: UTF8.self))
-    }
-
     /// The symbol at or below `address` (nil below the first), as "name" or "name+0xOFFSET" when asked.
-    func name(for address: UInt64) -> String? {
+    public func name(for address: UInt64) -> String? {
         var low = 0
         var high = symbols.count
         while low < high {  // first symbol above `address`
@@ -52,58 +39,73 @@ struct SymbolTable {
     }
 }
 
-/// Samples of guest RIPs from every vCPU, and their report.
-final class GuestProfiler: @unchecked Sendable {
-    // @unchecked: `samples` is guarded by `lock`; the rest is immutable.
-    struct Sample {
-        var seconds: Double
-        var vcpu: Int
-        var rip: UInt64
-        var userMode: Bool
+/// Where a guest spends its time, by sampling: ``runSampler(stoppers:running:)`` stops every vCPU each
+/// interval through its ``VCPUStopper``; the vCPU's thread, seeing ``VCPUExit/stopped`` while the
+/// machine is still running, calls ``sample(_:index:)`` (RIP and CPL) and runs on. ``report(limit:windows:)``
+/// folds the samples into functions (with a ``GuestSymbolTable``) or raw RIPs: the whole run, then a
+/// timeline of windows with their busiest functions.
+///
+/// A sample costs one exit to the VMM plus two register reads; at 1 ms that is a few percent of a
+/// vCPU. A halted vCPU is sampled too (its RIP is after the `hlt`): idle time shows as the idle function.
+public final class GuestProfiler: Sendable {
+    public struct Sample: Hashable, Sendable {
+        /// Seconds since the profiler's start.
+        public var seconds: Double
+        public var vcpu: Int
+        public var rip: UInt64
+        public var userMode: Bool
+
+        public init(seconds: Double, vcpu: Int, rip: UInt64, userMode: Bool) {
+            self.seconds = seconds
+            self.vcpu = vcpu
+            self.rip = rip
+            self.userMode = userMode
+        }
     }
 
-    let intervalSeconds: Double
-    let symbols: SymbolTable?
-    let started: Double
-    private let lock = Lock()
-    private var samples: [Sample] = []
+    public let intervalSeconds: Double
+    public let symbols: GuestSymbolTable?
+    /// CLOCK_MONOTONIC seconds the samples' times count from.
+    public let started: Double
+    private let samples = Mutex<[Sample]>([])
 
-    init(intervalMilliseconds: Int, symbols: SymbolTable?, started: Double = monotonicNow()) {
+    public init(intervalMilliseconds: Int, symbols: GuestSymbolTable?, started: Double = ConditionLock.monotonicNow()) {
         intervalSeconds = Double(intervalMilliseconds) / 1000
         self.symbols = symbols
         self.started = started
     }
 
     /// Reads the stopped vCPU's RIP and CPL and records them.
-    func sample(_ vcpu: VCPU, index: Int) {
+    public func sample(_ vcpu: VCPU, index: Int) {
         guard let registers = try? vcpu.registers(), let special = try? vcpu.specialRegisters() else { return }
-        add(Sample(seconds: monotonicNow() - started, vcpu: index, rip: registers.rip, userMode: special.cs.selector & 3 == 3))
+        add(Sample(seconds: ConditionLock.monotonicNow() - started, vcpu: index, rip: registers.rip, userMode: special.cs.selector & 3 == 3))
     }
 
-    func add(_ sample: Sample) { lock.withLock { samples.append(sample) } }
+    public func add(_ sample: Sample) { samples.withLock { $0.append(sample) } }
 
     /// Stops every vCPU each interval until `running()` turns false.
-    func runSampler(stoppers: () -> [VCPUStopper], running: () -> Bool) {
+    public func runSampler(stoppers: () -> [VCPUStopper], running: () -> Bool) {
         var pause = timespec(tv_sec: Int(intervalSeconds), tv_nsec: Int((intervalSeconds - Double(Int(intervalSeconds))) * 1e9))
         while running() {
-            nanosleep(&pause, nil)
+            // SAFETY: nanosleep reads the local timespec; the remainder pointer is nil.
+            unsafe nanosleep(&pause, nil)
             for stopper in stoppers() { stopper.stop() }
         }
     }
 
     /// What a sample is attributed to: its function, its RIP without symbols, or "user mode".
-    func label(_ sample: Sample) -> String {
+    public func label(_ sample: Sample) -> String {
         if sample.userMode { return "(user mode)" }
-        return symbols?.name(for: sample.rip) ?? hex(sample.rip)
+        return symbols?.name(for: sample.rip) ?? "0x" + String(sample.rip, radix: 16)
     }
 
     /// The report: totals per function (top `limit`), then a timeline of `windows` windows.
-    func report(limit: Int = 25, windows: Int = 20) -> String {
-        let samples = lock.withLock { self.samples }
+    public func report(limit: Int = 25, windows: Int = 20) -> String {
+        let samples = self.samples.withLock { $0 }
         guard let last = samples.last else { return "guest profile: no samples" }
         let duration = max(last.seconds, intervalSeconds)
         var text = "guest profile: \(samples.count) samples, one every \(Int(intervalSeconds * 1000)) ms per vCPU, over "
-            + "\(fixed(duration, 1)) s" + (symbols == nil ? " (no --symbols: raw RIPs)" : "")
+            + "\(fixed(duration, 1)) s" + (symbols == nil ? " (no symbols: raw RIPs)" : "")
         text += "\n  where the time went (share of samples, samples, function):"
         for (name, count) in Self.ranked(samples.map(label)).prefix(limit) {
             text += "\n  \(percent(count, samples.count)) \(pad(count, 7))  \(name)"
@@ -148,3 +150,5 @@ private func pad(_ value: some CustomStringConvertible, _ width: Int) -> String 
 extension String {
     fileprivate var trimmingLeadingSpaces: String { String(drop { $0 == " " }) }
 }
+
+#endif

@@ -1,22 +1,27 @@
 // How much memory the VMM itself costs: the process's resident set minus the resident part of the
-// guest RAM mappings, both from /proc/self/smaps. What is left is the VMM: code, heap, stacks, KVM's
-// per-vCPU pages mapped into the process. Most of that is code and constant data mapped from the
-// executable, which is linked fully static (the Swift runtime and libc included; see `smallVMM` in
-// Package.swift), and which the kernel can share between VMM processes or drop and reread; the dirty
-// private part outside guest RAM (heap, stacks, written data: Private_Dirty) is what this VMM alone
-// pins. Benchmarks/vmm-memory.sh measures the same from outside, for every example and for QEMU.
+// guest RAM mappings, both from /proc/self/smaps. Most of what is left is code and constant data mapped
+// from the executable (which the kernel can share between VMM processes or drop and reread); the dirty
+// private part outside guest RAM (heap, stacks, written data: Private_Dirty) is what the VMM alone pins.
+// Benchmarks/vmm-memory.sh measures the same from outside.
 
 import Glibc
-import KVM
 
-struct MemoryReport {
-    var residentKiB: Int
-    var peakResidentKiB: Int
-    var guestResidentKiB: Int
-    var privateOverheadKiB: Int
-    var overheadKiB: Int { residentKiB - guestResidentKiB }
+/// The VMM's own memory: the process's resident set minus the resident part of guest RAM, both
+/// from `/proc/self/smaps`. What is left is the VMM: code, heap, stacks, KVM's per-vCPU pages
+/// mapped into the process.
+///
+/// ```swift
+/// print(VMMMemoryUsage.measure(memory: vm.memory).summary)
+/// ```
+public struct VMMMemoryUsage: Hashable, Sendable {
+    public var residentKiB: Int
+    public var peakResidentKiB: Int
+    public var guestResidentKiB: Int
+    public var privateOverheadKiB: Int
+    public var overheadKiB: Int { residentKiB - guestResidentKiB }
 
-    static func measure(memory: GuestMemory) -> MemoryReport {
+    /// Reads /proc/self/smaps and /proc/self/status now.
+    public static func measure(memory: GuestMemory) -> VMMMemoryUsage {
         let guestRanges = memory.regions.map { $0.hostAddress..<($0.hostAddress + $0.size) }
         var resident = 0, guest = 0, privateOutside = 0
         var inGuest = false
@@ -41,20 +46,21 @@ struct MemoryReport {
             }
         }
         let status = fields(readFile("/proc/self/status"))
-        return MemoryReport(
+        return VMMMemoryUsage(
             residentKiB: resident, peakResidentKiB: status["VmHWM"] ?? 0, guestResidentKiB: guest,
             privateOverheadKiB: privateOutside)
     }
 
     /// A whole /proc file.
-    static func readFile(_ path: String) -> String {
+    private static func readFile(_ path: String) -> String {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return "" }
         defer { close(fd) }
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
-            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            // SAFETY: read(2) writes at most `buffer.count` bytes into the live array's storage.
+            let count = unsafe buffer.withUnsafeMutableBytes { unsafe read(fd, $0.baseAddress, $0.count) }
             guard count > 0 else { break }
             bytes += buffer[0..<count]
         }
@@ -62,7 +68,7 @@ struct MemoryReport {
     }
 
     /// The "kB" fields of a file such as /proc/self/status.
-    static func fields(_ text: String) -> [String: Int] {
+    private static func fields(_ text: String) -> [String: Int] {
         var fields: [String: Int] = [:]
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: ":", maxSplits: 1)
@@ -72,14 +78,15 @@ struct MemoryReport {
         return fields
     }
 
-    var summary: String {
+    /// One line for a log.
+    public var summary: String {
         "memory: RSS \(residentKiB) KiB (peak \(peakResidentKiB) KiB), guest RAM resident \(guestResidentKiB) KiB, "
             + "VMM overhead \(overheadKiB) KiB (RSS minus guest RAM), of which \(privateOverheadKiB) KiB private dirty (the rest is code and constant data)"
     }
 }
 
 extension Substring {
-    var trimmingSpaces: Substring {
+    fileprivate var trimmingSpaces: Substring {
         var text = self
         while text.first == " " || text.first == "\t" { text = text.dropFirst() }
         while text.last == " " { text = text.dropLast() }
