@@ -41,7 +41,7 @@ start=$(date +%s.%N)
 "$MICROVM_BIN" --kernel "$kernel" --initrd "$initrd" --memory 128 --disk "$work/disk.img" --timeout "${RUN_TIMEOUT:-900}" \
     -- /bin/busybox sh -c "$script" > "$work/output" && status=0 || status=$?
 sed 's/^/  guest: /' "$work/output"
-awk '$1 == "RESULT" { seconds = $5 - $4; printf "microvm-disk: %-11s %d MiB in %.2f s = %.2f MiB/s (guest clock)\n", $2, $3 / 1048576, seconds, seconds > 0 ? $3 / 1048576 / seconds : 0 }' "$work/output"
+awk '$1 == "RESULT" { seconds = $5 - $4; printf "microvm-disk: %-11s %d MiB in %.2f s = %.2f MiB/s (guest clock)\n", $2, $3 / 1048576, seconds, (seconds > 0 ? $3 / 1048576 / seconds : 0) }' "$work/output"
 echo "microvm-disk: microvm exited $status after $(echo "$(date +%s.%N) - $start" | bc) s"
 [ "$status" = 0 ] || exit 1
 if [ "$(dd if="$work/disk.img" bs=512 skip=$((size * 2048)) count=1 2>/dev/null | head -c 20)" = microvm-disk-pattern ]; then
