@@ -85,7 +85,7 @@ for binary in "$HELLO_BIN" "$BOOT_BIN" ${MICROVM_BIN:+"$MICROVM_BIN"}; do
     echo "vmm-memory: $(basename "$binary"): $(file -b "$binary" | cut -d, -f1,4 | tr -s ' '), $(du -k "$binary" | cut -f1) KiB on disk"
 done
 
-exec python3 - "$HELLO_BIN" "$BOOT_BIN" "$work/fake-pvh" "${BOOT_MEMORY:-256}" "$qemu" "$kernel" "$initrd" "$cmdline" \
+python3 - "$HELLO_BIN" "$BOOT_BIN" "$work/fake-pvh" "${BOOT_MEMORY:-256}" "$qemu" "$kernel" "$initrd" "$cmdline" \
     "${RUN_TIMEOUT:-120}" "${MARKER:-Linux version}" "$root/Benchmarks" "$microvm_command" <<'PYTHON'
 import ctypes, os, shlex, signal, sys, time
 sys.path.insert(0, sys.argv[11])
