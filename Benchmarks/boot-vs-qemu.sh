@@ -205,6 +205,9 @@ if "minimal" in formats:
     runs = []
     if "boot" in vmms:
         runs.append(boot_run(minimal_kernel, minimal_cmdline, f"{work}/minimal-initrd.cpio", mib=MINIMAL_MIB))
+        # and the same kernel's vmlinux through its PVH note, as QEMU's second run below
+        runs.append(dict(boot_run(minimal_kernel.rsplit("/", 1)[0] + "/vmlinux", minimal_cmdline, f"{work}/minimal-initrd.cpio",
+                                  mib=MINIMAL_MIB), vmm="boot (vmlinux, PVH)", log="boot-pvh"))
     if "microvm" in vmms and microvm:
         runs.append({"vmm": "microvm", "command": [microvm, "--kernel", minimal_kernel, "--initrd",
                      minimal_kernel.rsplit("/", 1)[0] + "/initramfs.cpio", "--memory", str(MINIMAL_MIB),
