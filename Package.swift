@@ -128,6 +128,13 @@ let package = Package(
             dependencies: ["KVM", "X86Setup", "DeviceBus", "LegacyDevices", "ACPITables", "LinuxLoader", "EmulatedCPL0Fallbacks"],
             path: "Sources/Examples/boot", linkerSettings: smallVMM),
         .executableTarget(
+            name: "microvm",
+            dependencies: [
+                "KVM", "X86Setup", "DeviceBus", "LegacyDevices", "ACPITables", "LinuxLoader", "EmulatedCPL0Fallbacks", "VirtioMMIO",
+                "VirtioDevices",
+            ],
+            path: "Sources/Examples/microvm", linkerSettings: smallVMM),
+        .executableTarget(
             name: "long-mode", dependencies: ["KVM", "X86Setup", "X86Assembler"], path: "Sources/Examples/long-mode",
             linkerSettings: smallVMM),
         .executableTarget(
@@ -213,7 +220,8 @@ let package = Package(
         // Runs the example executables as subprocesses (SwiftPM builds them with the tests; see
         // Tests/ExamplesTests/ExampleRunner.swift for how the tests find them). Depends on `boot` only for
         // unit tests of its profiler (`@testable import boot`).
-        .testTarget(name: "ExamplesTests", dependencies: ["boot", "KernelImageFixtures"], path: "Tests/ExamplesTests"),
+        .testTarget(name: "ExamplesTests", dependencies: ["boot", "microvm", "KernelImageFixtures", "LinuxLoader"], path: "Tests/ExamplesTests",
+            exclude: ["Fixtures"]),
         // The "Build a VMM" article's code (Sources/KVM/KVM.docc/BuildAVMM.md), compiled and run.
         .testTarget(
             name: "DocumentationTests",

@@ -13,7 +13,7 @@ docc=${DOCC:-$(command -v docc || echo "$(dirname "$(readlink -f "$(command -v s
 # Symbol graphs are emitted when a module compiles: keep them between runs (an up-to-date module
 # is not recompiled and would emit none).
 rm -rf "$scratch/archives" && mkdir -p "$graphs" "$scratch/archives"
-products=(KVM X86Setup X86Assembler LinuxLoader DeviceBus LegacyDevices ACPITables EmulatedCPL0Fallbacks VirtioQueue VirtioMMIO VirtioDevices)
+products=(KVMBindings KVM X86Setup X86Assembler LinuxLoader DeviceBus LegacyDevices ACPITables EmulatedCPL0Fallbacks VirtioQueue VirtioMMIO VirtioDevices)
 # Each product is a target of the same name (an "automatic" library product cannot be built with --product).
 for product in "${products[@]}"; do
     swift build --scratch-path "$scratch" --target "$product" \

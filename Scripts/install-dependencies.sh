@@ -41,6 +41,8 @@ command -v ip >/dev/null || needed+=(iproute2)
 [ -f /usr/include/lzma.h ] && [ -f /usr/lib/x86_64-linux-gnu/liblzma.a ] || needed+=(liblzma-dev)
 [ -f /usr/include/zstd.h ] && [ -f /usr/lib/x86_64-linux-gnu/libzstd.a ] || needed+=(libzstd-dev)
 command -v pkg-config >/dev/null || needed+=(pkg-config)
+# e2fsprogs (`mke2fs -d`): microvm's virtio test makes an ext4 image for the guest to mount.
+command -v mke2fs >/dev/null || needed+=(e2fsprogs)
 # The minimal test kernel and its initramfs (Scripts/test-kernel.sh, Scripts/test-initramfs.sh).
 for package in make flex bison bc libelf-dev libssl-dev xz-utils linux-source-6.1 busybox-static; do
     package_missing "$package" && needed+=("$package")

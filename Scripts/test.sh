@@ -5,7 +5,8 @@
 # (snippets, the layout oracle for the host and for every pinned set × architecture, runtime and
 # real-guest KVM tests), the consumer-package check, a fresh clone through the README's setup command
 # with offline regeneration, the generator on a second libclang version, and every fuzzing campaign briefly
-# (Scripts/fuzz-ci.sh: random guests, hostile device access, loader and generator input, resources).
+# (Scripts/fuzz-ci.sh: random guests, hostile device access, loader and generator input, resources), and
+# every product's DocC catalog converted without a warning (Scripts/docs-check.sh).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -25,6 +26,8 @@ step "fresh clone"
 Scripts/test-fresh-clone.sh
 step "second libclang"
 Scripts/test-libclang-versions.sh
+step "DocC catalogs (no warnings)"
+Scripts/docs-check.sh
 step "fuzzing campaigns (brief)"
 Scripts/fuzz-ci.sh
 step "swift test"

@@ -53,14 +53,20 @@ enum ExampleRunner {
 
     /// Runs example `name` with `arguments`, writes `input` to its stdin (each chunk after waiting
     /// `secondsBetweenChunks`; then stdin is closed), and returns what it printed. Kills it and throws
-    /// after `timeout` seconds.
+    /// after `timeout` seconds. With a `launcher` (e.g. `["/usr/sbin/ip", "netns", "exec", "NAME"]`) the
+    /// example runs under it.
     static func run(
         _ name: String, arguments: [String] = [], input: [String] = [], secondsBetweenChunks: Double = 0,
-        timeout: Double = 60
+        timeout: Double = 60, launcher: [String] = []
     ) throws -> Output {
         let process = Process()
-        process.executableURL = try executable(name)
-        process.arguments = arguments
+        if let program = launcher.first {
+            process.executableURL = URL(fileURLWithPath: program)
+            process.arguments = launcher.dropFirst() + [try executable(name).path] + arguments
+        } else {
+            process.executableURL = try executable(name)
+            process.arguments = arguments
+        }
         let standardInput = Pipe(), standardOutput = Pipe(), standardError = Pipe()
         process.standardInput = standardInput
         process.standardOutput = standardOutput

@@ -34,9 +34,11 @@ extension String {
         return result
     }
 
-    /// Lines of a C comment, ready for `///` (nil comment → no lines).
+    /// Lines of a C comment, ready for `///` (nil comment → no lines). The kernel's comments use
+    /// reStructuredText's double backticks for code (``arch_prctl()``), which DocC would read as a
+    /// symbol link; they become Markdown's single backticks.
     static func lines(of comment: String?) -> [String] {
         guard let comment else { return [] }
-        return comment.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        return comment.replacing("``", with: "`").split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
     }
 }

@@ -329,7 +329,7 @@ struct TypePlanner {
     }
 
     static func documentation(for member: Member) -> [String] {
-        var lines = member.comment.map { $0.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) } ?? []
+        var lines = String.lines(of: member.comment)
         if !lines.isEmpty { lines.append("") }
         let what = member.bitWidth.map { "bitfield of \($0) bits at bit \(member.offsetInBits)" }
             ?? "offset \(member.byteOffset)"

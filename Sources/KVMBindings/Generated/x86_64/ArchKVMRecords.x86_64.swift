@@ -1155,7 +1155,7 @@ public struct KVMXSave: KVMRecord {
     /// The size value returned by KVM_CHECK_EXTENSION(KVM_CAP_XSAVE2)
     /// will always be at least 4096. Currently, it is only greater
     /// than 4096 if a dynamic feature has been enabled with
-    /// ``arch_prctl()``, but this may change in the future.
+    /// `arch_prctl()`, but this may change in the future.
     ///
     /// The offsets of the state save areas in struct kvm_xsave follow
     /// the contents of CPUID leaf 0xD on the host.

@@ -1,0 +1,185 @@
+// microvm: boot Linux, run one command in the guest, stream its output, exit with its status.
+//
+//   microvm --kernel bzImage --initrd initramfs.cpio -- /bin/busybox echo hello
+//
+// The shortest complete Linux VMM in the project, assembled from its library products:
+// 1. EmulatedCPL0Fallbacks' EmulatorProbe asks this host's KVM what it cannot run at CPL0 (nothing on
+//    VMX/SVM, where everything below it stays off); its findings become CPUID clears, kernel parameters
+//    and, where a user-mode `syscall` arrives at CPL3, a UserModeFixup on every vCPU (VCPULoop.swift).
+// 2. KVM: a VM with the in-kernel irqchip and PIT, RAM laid out by LinuxLoader's MemoryMap.
+// 3. Devices on DeviceBus: LegacyDevices' 16550A as COM1 (ttyS0, IRQ 4), the i8042 (`reboot=k` resets
+//    through it), the CMOS RTC; virtio-mmio devices (VirtioDevices.swift) with irqfd and ioeventfd.
+//    ACPITables: a FADT that is *not* hardware-reduced (so Linux keeps the 8259/ISA IRQs and the UART
+//    gets IRQ 4), the MADT (a LAPIC per vCPU, the IOAPIC) and a DSDT with COM1.
+// 4. LinuxLoader loads the kernel, and as initrd the user's followed by an InitramfsArchive holding
+//    /microvm/run and /microvm/nonce (GuestCommand.swift), which the test initramfs's /init runs
+//    (Scripts/test-kernel/README.md).
+// 5. X86Setup: boot GDT, identity page tables, entry state, MSRs, FPU, LAPIC.
+// 6. GuestConsole.swift splits the console into kernel log and the command's output by the markers.
+//
+// Exit status: the command's (0-255), or
+//   121  the kernel panicked
+//   122  the guest ended (reset or power-off) without reporting the command's status
+//   123  the guest failed (triple fault, KVM internal error, ...) or the VMM failed while running it
+//   124  --timeout expired
+//   125  usage error, or the VM could not be set up (no /dev/kvm, unreadable kernel, ...)
+// (as with timeout(1), a command may itself exit with one of these.)
+
+import ACPITables
+import DeviceBus
+import EmulatedCPL0Fallbacks
+import Glibc
+import KVM
+import KVMBindings
+import LegacyDevices
+import LinuxLoader
+import VirtioMMIO
+import X86Setup
+
+func fail(_ message: String, status: Int32) -> Never {
+    GuestConsole.write(Array("microvm: \(message)\n".utf8), to: 2)
+    exit(status)
+}
+
+let options: Options
+do {
+    options = try Options(arguments: Array(CommandLine.arguments.dropFirst()))
+} catch {
+    if !error.message.isEmpty { GuestConsole.write(Array("microvm: \(error.message)\n".utf8), to: 2) }
+    GuestConsole.write(Array((Options.usage + "\n").utf8), to: 2)
+    exit(error.message.isEmpty ? 0 : 125)
+}
+func verbose(_ message: @autoclosure () -> String) {
+    if options.verbose { GuestConsole.write(Array("microvm: \(message())\n".utf8), to: 2) }
+}
+
+let nonce = GuestCommand.nonce()
+let console = GuestConsole(nonce: nonce, verbose: options.verbose)
+let machine: Machine
+var transports: [VirtioMMIOTransport] = []
+do {
+    let system = try KVMSystem()
+    let supportedCPUID = try system.supportedCPUID()
+    let probe = EmulatorProbe.run(system: system, supported: supportedCPUID)
+    let emulatingHost = probe.map { !$0.failed.isEmpty || $0.needsUserModeFixup } ?? false
+    var cpuid = CPUIDPolicy()
+    cpuid.clears = (probe?.defaultClears ?? []).map { bit in
+        CPUIDPolicy.Clear(leaf: bit.leaf, subleaf: bit.subleaf, register: CPUIDPolicy.Register(rawValue: bit.register.rawValue)!, bit: bit.bit)
+    }
+    if let probe { verbose("emulator probe: cannot run at CPL0: \(probe.failed); \(probe.userSyscall)") }
+
+    let vm = try system.createVM()
+    try? vm.setTSSAddress(0xFFFB_D000)  // Intel needs it for real mode; unused otherwise
+    try vm.createIRQChip()
+    try vm.createPIT2(options: .speakerDummy)
+    let map = MemoryMap(ramSize: UInt64(options.memoryMiB) << 20)
+    for (slot, range) in map.slots.enumerated() {
+        try vm.mapMemory(slot: UInt32(slot), at: GuestAddress(range.address), size: Int(range.size))
+    }
+
+    // Devices. The console of the command's choice feeds GuestConsole; COM1 is there either way.
+    var bus = MachineBus()
+    let com1 = Serial16550A(interrupt: .irqLine(4, of: vm)) { byte in
+        if options.console == .ttyS0 { console.receive(CollectionOfOne(byte)) } else if options.verbose { GuestConsole.write([byte], to: 2) }
+    }
+    try bus.portIO.register(com1, base: 0x3F8, size: Serial16550A.size)
+    let i8042 = I8042()
+    try bus.portIO.register(i8042.dataPort, base: I8042.dataPortAddress, size: 1)
+    try bus.portIO.register(i8042.commandPort, base: I8042.commandPortAddress, size: 1)
+    try bus.portIO.register(CMOSRTC(), base: CMOSRTC.baseAddress, size: CMOSRTC.size)
+    let virtio = try VirtioSetup.attach(options: options, console: console, vm: vm, bus: &bus.mmio)
+    transports = virtio.transports
+
+    // The command line: what the /init protocol needs, what saves time where kernel code is emulated
+    // (Scripts/test-kernel/README.md), the virtio devices, the user's additions, and the probe's findings.
+    var commandLine = "console=\(options.console.rawValue) reboot=k panic=-1 quiet noreplace-smp rodata=off percpu_alloc=page"
+    if emulatingHost { commandLine += " clearcpuid=erms,fsrm" }
+    commandLine += virtio.commandLine.map { " " + $0 }.joined() + (options.append.isEmpty ? "" : " " + options.append)
+    if let probe { commandLine = probe.commandLine(adding: commandLine) }
+    verbose("command line: \(commandLine)")
+
+    let acpiBase = MemoryMap.biosAreaStart
+    var fadt = FADT(flags: [.wbinvd, .powerButtonIsControlMethod, .sleepButtonIsControlMethod, .fixedRTCNotSupported], bootArchitecture: [.vgaNotPresent])
+    fadt.centuryRegister = CMOSRTC.centuryRegister
+    let dsdt = DefinitionBlock.dsdt([AML.Scope("\\_SB_", [AML.serialPort(name: "COM1", uid: 1, port: 0x3F8, irq: 4)])])
+    let acpi = try ACPITableSet(base: acpiBase, fadt: fadt, dsdt: dsdt, tables: [MADT.kvm(cpuCount: options.cpus)])
+    try vm.memory.write(bytes: acpi.blob, at: GuestAddress(acpiBase))
+
+    let initrdParts: [any ImageSource] = try (options.initrd.map { [try ImageFile(path: $0)] } ?? [])
+        + [ImageBytes(try GuestCommand.archive(command: options.command, nonce: nonce))]
+    let loader = KernelLoader(memoryMap: map, decompression: .host(.standard), rsdpAddress: GuestAddress(acpi.rsdpAddress))
+    let loaded = try loader.load(
+        kernel: try ImageFile(path: options.kernel), initrd: ConcatenatedImage(initrdParts), commandLine: commandLine, into: vm.memory)
+
+    // Boot GDT and empty IDT at 0x500/0x540, identity page tables (4 GiB, 2 MiB pages) from 0x9000: below
+    // 1 MiB, clear of the loader's zero page (0x7000) and command line (0x20000).
+    let gdt = GuestAddress(0x500), idt = GuestAddress(0x540), pml4: UInt64 = 0x9000
+    try LinuxBootGDT.write(into: vm.memory, gdt: gdt, idt: idt)
+    let entry: X86Setup.EntryState
+    var registers = X86Setup.EntryState.registers(rip: loaded.entry.instructionPointer.rawValue, rsp: 0x8FF0)
+    if loaded.entry.mode == .longMode64 {
+        var tables = try PageTableBuilder(at: GuestAddress(pml4), maximumTables: 6)
+        try tables.identityMap(size: 4 << 30, pageSize: .size2MiB)
+        try tables.write(into: vm.memory)
+        entry = LinuxBootGDT.longModeEntry(gdt: gdt, idt: idt, cr3: pml4)
+        registers.rsi = loaded.entry.rsi
+    } else {
+        entry = LinuxBootGDT.protectedModeEntry(gdt: gdt, idt: idt)
+        registers.rbx = loaded.entry.rbx
+        registers.rax = loaded.entry.rax
+    }
+    machine = Machine(
+        vm: vm, bus: bus, console: console, cpuid: cpuid, supportedCPUID: supportedCPUID,
+        supportedMSRs: Set(try system.msrIndexList()), cpuCount: options.cpus,
+        userModeFixup: probe?.needsUserModeFixup ?? false, emulatingHost: emulatingHost, entry: entry, entryRegisters: registers)
+} catch {
+    fail("\(error)", status: 125)
+}
+
+// Run: one thread per vCPU; this thread watches the clock and the console.
+let started = monotonicSeconds()
+var threads: [VCPUThread<Void, Never>] = []
+for index in 0..<options.cpus {
+    do {
+        let thread = try machine.vm.spawnVCPU(id: UInt(index), stackSize: 1 << 20) { vcpu in machine.runVCPU(vcpu, index: index) }
+        machine.register(thread.stopper)
+        threads.append(thread)
+    } catch {
+        machine.finish(.guestFailure("vCPU \(index): \(error)"))
+    }
+}
+var exitedAt: Double?
+while machine.ending == nil {
+    usleep(20_000)
+    let now = monotonicSeconds()
+    if let timeout = options.timeout, now - started >= timeout { machine.finish(.timeout) }
+    // After the exit marker /init syncs and resets; don't wait on a guest that does not.
+    if case .exited = console.phase {
+        if exitedAt == nil { exitedAt = now } else if now - exitedAt! > 10 { machine.finish(.reset("no reset 10 s after the exit marker")) }
+    }
+}
+for thread in threads { thread.join() }
+for transport in transports { transport.shutdown() }
+console.flush()
+verbose("ran \(Int((monotonicSeconds() - started) * 10) / 10).\(Int((monotonicSeconds() - started) * 10) % 10) s; \(console.outputBytes) bytes of command output")
+
+/// The kernel log's last lines, for a failure report.
+func logTail() -> String {
+    let lines = console.log.split(separator: "\n", omittingEmptySubsequences: false).suffix(options.verbose ? 0 : 30)
+    return lines.isEmpty ? "" : "\nthe kernel log's last lines:\n" + lines.joined(separator: "\n")
+}
+let ending = machine.ending!
+if case .exited(let status) = console.phase {
+    if case .guestFailure(let why) = ending { verbose("after the command exited: \(why)") }
+    exit(status)
+}
+if case .timeout = ending {
+    fail("timeout: the guest was still running after \(options.timeout!) s" + (console.panicked ? " (the kernel had panicked)" : "") + logTail(), status: 124)
+}
+if console.panicked { fail("the guest kernel panicked" + logTail(), status: 121) }
+switch ending {
+case .guestFailure(let why): fail("guest failure: \(why)" + logTail(), status: 123)
+case .reset(let why), .powerOff(let why):
+    fail("the guest ended (\(why)) without reporting the command's exit status" + (console.phase == .command ? " (the command had started)" : "") + logTail(), status: 122)
+case .timeout: fatalError("handled above")
+}
