@@ -30,7 +30,8 @@
 #                  output (a token echoed by busybox), and the process's end. boot runs the command
 #                  through the initramfs's /init protocol (an appended /microvm archive, as microvm
 #                  builds it); microvm gets it after `--` (and --verbose, which shows the kernel log on
-#                  stderr, where the milestones are). QEMU has no fix-up for this host's user-mode
+#                  stderr, where the milestones are). boot and QEMU also run the same kernel's vmlinux
+#                  (PVH entry), so the entry path can be told apart from the VMM. QEMU has no fix-up for this host's user-mode
 #                  syscall delivery, so it is expected to stop earlier: the table says where.
 #   virtio-root    (microvm and QEMU) the minimal kernel with an ext4 root on virtio-blk and no initrd:
 #                  seconds to "VFS: Mounted root (ext4". QEMU: -device virtio-blk-device. The ext4 image is
@@ -241,4 +242,4 @@ print(json.dumps(rows))
 PYTHON
 )
 export BENCH_ROWS
-exec python3 "$root/Benchmarks/boot_vs_qemu.py"
+python3 "$root/Benchmarks/boot_vs_qemu.py"
