@@ -13,6 +13,12 @@
 #   QEMU, fake       `qemu-system-x86_64 -M microvm` on the same image, sampled the same way
 #   boot / QEMU, real kernel (with --kernel): sampled when the banner ("Linux version") appears, or
 #                    the line MARKER names (e.g. MARKER="printk: console [ttyS0] enabled", ~85 s on PVM)
+#   microvm, every device (when the package has microvm, or MICROVM_BIN is set; MICROVM=0 leaves it
+#                    out): the minimal test kernel (Scripts/test-kernel.sh, test-initramfs.sh) with
+#                    --disk (a 64 MiB image), --disk ...,ro, --net tap=... (a TAP in a network namespace
+#                    of its own, removed afterwards), --vsock, --rng and --console hvc0, running
+#                    `echo TOKEN; sleep`: sampled 0.5 s after TOKEN, when every driver has probed
+#                    and userspace runs. Same guest RAM as boot (BOOT_MEMORY).
 # Guest RAM is recognized by size: the anonymous mappings of at least the guest's RAM (exactly 64 KiB
 # for hello). The breakdown under each run groups the rest by mapping (file and permissions).
 #
@@ -37,10 +43,36 @@ if [ -z "${HELLO_BIN:-}" ] || [ -z "${BOOT_BIN:-}" ]; then
     bin=$(cd "$root" && swift build -c release --show-bin-path)
     HELLO_BIN=${HELLO_BIN:-$bin/hello} BOOT_BIN=${BOOT_BIN:-$bin/boot}
 fi
+if [ "${MICROVM:-1}" != 0 ] && [ -z "${MICROVM_BIN:-}" ] && grep -q '"microvm"' "$root/Package.swift"; then
+    (cd "$root" && swift build -c release --product microvm >/dev/null)
+    MICROVM_BIN=$(cd "$root" && swift build -c release --show-bin-path)/microvm
+fi
+[ "${MICROVM:-1}" != 0 ] || MICROVM_BIN=""
 # Pages a fresh link left dirty in the page cache would show as Private_Dirty until written back.
-sync "$HELLO_BIN" "$BOOT_BIN"
+sync "$HELLO_BIN" "$BOOT_BIN" ${MICROVM_BIN:+"$MICROVM_BIN"}
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+netns=""
+cleanup() {
+    [ -z "$netns" ] || ip netns del "$netns" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+microvm_command=""
+if [ -n "${MICROVM_BIN:-}" ]; then
+    # Every device microvm has: two disks (one read-only), a TAP (in a namespace of its own: nothing
+    # leaves it), vsock, entropy, the console on hvc0.
+    test_kernel=$("$root/Scripts/test-kernel.sh" 2>/dev/null | tail -1)
+    test_initrd=$("$root/Scripts/test-initramfs.sh" 2>/dev/null | tail -1)
+    truncate -s 64M "$work/disk0.img" "$work/disk1.img"
+    netns=swiftkvm-mem-$$
+    ip netns add "$netns"
+    ip -n "$netns" tuntap add dev tap0 mode tap
+    ip -n "$netns" link set tap0 up
+    microvm_command="ip netns exec $netns $MICROVM_BIN --kernel $test_kernel --initrd $test_initrd --memory ${BOOT_MEMORY:-256}"
+    microvm_command+=" --disk $work/disk0.img --disk $work/disk1.img,ro --net tap=tap0,mac=52:54:00:12:34:56"
+    microvm_command+=" --vsock cid=3,path=$work/vsock.sock --rng --console hvc0 --timeout ${RUN_TIMEOUT:-120}"
+    microvm_command+=" -- /bin/busybox sh -c 'echo microvm-memory-token; sleep 60'"
+fi
 "$root/Scripts/fake-kernel.py" pvh-halt "$work/fake-pvh"
 qemu=""
 if [ "${QEMU:-1}" != 0 ] && command -v qemu-system-x86_64 >/dev/null 2>&1; then qemu=qemu-system-x86_64; fi
@@ -49,14 +81,15 @@ if [ -n "$kernel" ] && [ -z "$cmdline" ]; then
     cmdline="console=ttyS0 earlyprintk=ttyS0 reboot=k panic=1 cryptomgr.notests $("$BOOT_BIN" --probe-only)"
 fi
 echo "vmm-memory: $(date -u +%Y-%m-%d), $(uname -r), target: VMM overhead at most 5 MiB (5120 KiB)"
-for binary in "$HELLO_BIN" "$BOOT_BIN"; do
+for binary in "$HELLO_BIN" "$BOOT_BIN" ${MICROVM_BIN:+"$MICROVM_BIN"}; do
     echo "vmm-memory: $(basename "$binary"): $(file -b "$binary" | cut -d, -f1,4 | tr -s ' '), $(du -k "$binary" | cut -f1) KiB on disk"
 done
 
-exec python3 - "$HELLO_BIN" "$BOOT_BIN" "$work/fake-pvh" "${BOOT_MEMORY:-256}" "$qemu" "$kernel" "$initrd" "$cmdline" \
-    "${RUN_TIMEOUT:-120}" "${MARKER:-Linux version}" "$root/Benchmarks" <<'PYTHON'
-import ctypes, os, signal, sys, time
+python3 - "$HELLO_BIN" "$BOOT_BIN" "$work/fake-pvh" "${BOOT_MEMORY:-256}" "$qemu" "$kernel" "$initrd" "$cmdline" \
+    "${RUN_TIMEOUT:-120}" "${MARKER:-Linux version}" "$root/Benchmarks" "$microvm_command" <<'PYTHON'
+import ctypes, os, shlex, signal, sys, time
 sys.path.insert(0, sys.argv[11])
+microvm_command = shlex.split(sys.argv[12])
 from vmm_process import VMMProcess
 
 hello, boot, fake, memory_mib, qemu, kernel, initrd, cmdline, timeout, marker = sys.argv[1:11]
@@ -160,6 +193,9 @@ if kernel:
     runs.append(("boot, real kernel", lambda: at_line(boot_real, marker, guest_kib, True, 0)))
     if qemu:
         runs.append(("QEMU microvm, real kernel", lambda: at_line(qemu_command(kernel, qemu_extra), marker, guest_kib, True, 0)))
+
+if microvm_command:
+    runs.append(("microvm, every device", lambda: at_line(microvm_command, "microvm-memory-token", guest_kib, True, 0.5)))
 
 def mib(kib):
     return f"{kib / 1024:5.2f} MiB"

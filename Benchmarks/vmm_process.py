@@ -20,9 +20,10 @@ class VMMProcess:
         self.end()
         return False
 
-    def lines(self, timeout):
+    def lines(self, timeout, idle=False):
         """Yields (seconds since start, line) for each output line (stdout and stderr) until the output
-        ends, the process exits, or `timeout` seconds after the start."""
+        ends, the process exits, or `timeout` seconds after the start; with `idle`, also (seconds, None)
+        after each quiet second, so that the caller can give up on a process that went silent."""
         selector = selectors.DefaultSelector()
         selector.register(self.process.stdout, selectors.EVENT_READ)
         buffer = b""
@@ -30,6 +31,8 @@ class VMMProcess:
             if not selector.select(timeout=1.0):
                 if self.process.poll() is not None:
                     break
+                if idle:
+                    yield time.monotonic() - self.start, None
                 continue
             chunk = os.read(self.process.stdout.fileno(), 65536)
             if not chunk:
