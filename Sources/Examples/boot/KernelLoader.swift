@@ -17,44 +17,6 @@ struct BootPlan {
     var entry: UInt64 { loaded.entry.instructionPointer.rawValue }
     /// RSI (64-bit protocol) or EBX (PVH, multiboot).
     var argument: UInt64 { isLongMode ? loaded.entry.rsi : loaded.entry.rbx }
-
-    /// One line on how the kernel is decompressed (bzImage), empty otherwise.
-    var decompressionNote: String {
-        switch loaded.decompression {
-        case .host(let format, let compressed, let decompressed, let duration)?:
-            let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
-            return "kernel decompressed by the VMM (\(format) payload, \(compressed) → \(decompressed) bytes, \(milliseconds) ms); "
-                + "entering startup_64 at \(hex(entry))"
-        case .guest(let reason)?:
-            let why: String
-            switch reason {
-            case .requested: why = "--decompress guest"
-            case .noDecompressor(let format): why = "the VMM does not decompress \(format) payloads"
-            case .noPayloadRecorded: why = "\(reason)"
-            }
-            return "the kernel decompresses itself in the guest (\(why))"
-        case nil: return ""
-        }
-    }
-
-    var summary: String {
-        var text: String
-        switch loaded.format {
-        case .bzImage(let version):
-            if case .host? = loaded.decompression {
-                text = "bzImage (boot protocol \(SetupHeader.versionString(version))), decompressed by the VMM, 64-bit entry (startup_64)"
-            } else {
-                text = "bzImage (boot protocol \(SetupHeader.versionString(version))), 64-bit entry"
-            }
-        case .pvh: text = "vmlinux, PVH 32-bit entry"
-        case .multiboot: text = "multiboot, 32-bit entry"
-        }
-        text += " at \(hex(entry)), kernel \(loaded.kernel.lowerBound)-\(loaded.kernel.upperBound)"
-        if let initrd = loaded.initrd {
-            text += ", initrd \(initrd.upperBound.rawValue - initrd.lowerBound.rawValue) bytes at \(initrd.lowerBound)"
-        }
-        return text
-    }
 }
 
 enum BootKernel {

@@ -73,7 +73,7 @@ if options.dryRun {
         let plan = try BootKernel.load(
             kernel: kernel, initrd: initrd, commandLine: options.commandLine, memory: memory, map: map, acpi: acpi,
             decompression: options.decompression)
-        if !plan.decompressionNote.isEmpty { Messages.printError("boot: " + plan.decompressionNote) }
+        if !plan.loaded.decompressionSummary.isEmpty { Messages.printError("boot: " + plan.loaded.decompressionSummary) }
         print(DryRun.report(plan: plan, memory: memory, map: map, acpi: acpi, commandLine: options.commandLine))
         exit(0)
     } catch {
@@ -128,8 +128,8 @@ do {
     let plan = try BootKernel.load(
         kernel: kernel, initrd: initrd, commandLine: commandLine, memory: vm.memory, map: map, acpi: acpi,
         decompression: options.decompression)
-    if !plan.decompressionNote.isEmpty { Messages.printError("boot: " + plan.decompressionNote) }
-    verbose(plan.summary)
+    if !plan.loaded.decompressionSummary.isEmpty { Messages.printError("boot: " + plan.loaded.decompressionSummary) }
+    verbose(plan.loaded.summary)
     verbose("command line: \(commandLine)")
 
     let console = Console()
