@@ -14,7 +14,10 @@ public struct ConcatenatedImage: ImageSource {
     public let offsets: [Int]
     public let size: Int
 
-    /// - Parameter alignment: a power of two; 4 for initramfs archives.
+    /// - Parameters:
+    ///   - parts: The images, in order (for an initrd: the base archive, then the archives appended to it).
+    ///   - alignment: Where each part after the first starts: a multiple of this power of two (zero
+    ///     bytes pad the gap); 4 for initramfs archives.
     public init(_ parts: [any ImageSource], alignment: Int = 4) {
         precondition(alignment > 0 && alignment & (alignment - 1) == 0, "alignment must be a power of two")
         self.parts = parts
