@@ -185,6 +185,22 @@ public final class VirtioBlockDevice: VirtioDevice {
         return sector * Self.sectorSize
     }
 
+    /// Walks one guest buffer of `length` bytes at `address` in pieces of at most `chunkSize`, handing
+    /// `body` each piece's guest address, length and file offset (`position`, advanced as pieces succeed).
+    /// Returns false as soon as `body` does.
+    private static func forEachChunk(
+        of length: Int, at address: GuestAddress, position: inout UInt64, _ body: (GuestAddress, Int, off_t) -> Bool
+    ) -> Bool {
+        var done = 0
+        while done < length {
+            let chunk = min(length - done, chunkSize)
+            guard body(GuestAddress(address.rawValue + UInt64(done)), chunk, off_t(position)) else { return false }
+            done += chunk
+            position += UInt64(chunk)
+        }
+        return true
+    }
+
     /// Reads `count` bytes from `sector` into the writable buffers; returns `count`.
     private func read(sector: UInt64, count: Int, into writer: inout VirtqueueWriter, memory: GuestMemory) throws(BlockIOError) -> Int {
         let start = try checkedRange(sector: sector, count: count)
@@ -193,21 +209,12 @@ public final class VirtioBlockDevice: VirtioDevice {
         var failed = false
         try? writer.forEachPiece(upTo: count) { (address, length) throws(GuestMemoryError) in
             guard !failed else { return }
-            var done = 0
-            while done < length {
-                let chunk = min(length - done, Self.chunkSize)
-                let target = GuestAddress(address.rawValue + UInt64(done))
-                let ok = Self.withAlignedBuffer(chunk) { buffer in
-                    guard Self.transferAll(chunk, { unsafe pread(fd, buffer.baseAddress! + $0, chunk - $0, off_t(position) + off_t($0)) })
+            failed = !Self.forEachChunk(of: length, at: address, position: &position) { target, chunk, offset in
+                Self.withAlignedBuffer(chunk) { buffer in
+                    guard Self.transferAll(chunk, { unsafe pread(fd, buffer.baseAddress! + $0, chunk - $0, offset + off_t($0)) })
                     else { return false }
                     return (try? memory.write(UnsafeRawBufferPointer(buffer), at: target)) != nil
                 }
-                guard ok else {
-                    failed = true
-                    return
-                }
-                done += chunk
-                position += UInt64(chunk)
             }
         }
         guard !failed else { throw .failed }
@@ -222,20 +229,11 @@ public final class VirtioBlockDevice: VirtioDevice {
         var failed = false
         try? reader.forEachPiece(upTo: count) { (address, length) throws(GuestMemoryError) in
             guard !failed else { return }
-            var done = 0
-            while done < length {
-                let chunk = min(length - done, Self.chunkSize)
-                let source = GuestAddress(address.rawValue + UInt64(done))
-                let ok = Self.withAlignedBuffer(chunk) { buffer in
+            failed = !Self.forEachChunk(of: length, at: address, position: &position) { source, chunk, offset in
+                Self.withAlignedBuffer(chunk) { buffer in
                     guard (try? memory.read(into: buffer, at: source)) != nil else { return false }
-                    return Self.transferAll(chunk, { unsafe pwrite(fd, buffer.baseAddress! + $0, chunk - $0, off_t(position) + off_t($0)) })
+                    return Self.transferAll(chunk, { unsafe pwrite(fd, buffer.baseAddress! + $0, chunk - $0, offset + off_t($0)) })
                 }
-                guard ok else {
-                    failed = true
-                    return
-                }
-                done += chunk
-                position += UInt64(chunk)
             }
         }
         guard !failed else { throw .failed }
