@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Builds swift-kvm's minimal test kernel from Debian's linux-source-6.1 package:
+# the patches in Scripts/test-kernel/patches/ applied (one, which lets ACPI load the DSDT without PCI),
 # `make ARCH=x86_64 tinyconfig`, then the fragment Scripts/test-kernel/minimal.config merged on top
 # (scripts/kconfig/merge_config.sh -n: allnoconfig with both as the starting values), checked: every option the fragment sets must be in
 # the final .config, or the build fails naming it.
@@ -12,10 +13,10 @@
 #   System.map   its symbols (for `boot --profile-guest MS --symbols System.map`)
 #   config       the final .config
 #   source/      the unpacked kernel tree, kept for incremental rebuilds and usr/gen_init_cpio
-# A finished build is reused while the source package's version, the fragment, the compiler and this
-# script are unchanged (`stamp` holds a hash of them); --force rebuilds anyway.
+# A finished build is reused while the source package's version, the fragment, the patches, the compiler
+# and this script are unchanged (`stamp` holds a hash of them); --force rebuilds anyway.
 #
-# Installs what it needs (flex bison bc libelf-dev libssl-dev gcc make linux-source-6.1) with apt-get
+# Installs what it needs (flex bison bc libelf-dev libssl-dev gcc make patch xz-utils linux-source-6.1) with apt-get
 # when missing. Prints the package version it used; all output goes to stderr except the LAST line on
 # stdout: the bzImage's absolute path.
 #
@@ -26,6 +27,7 @@ exec 3>&1 1>&2  # everything to stderr; fd 3 is stdout, for the final path only
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 fragment=$root/Scripts/test-kernel/minimal.config
+patches=("$root"/Scripts/test-kernel/patches/*.patch)
 out=${TEST_KERNEL_OUT:-$root/.build/test-kernel}
 niceness=${TEST_KERNEL_NICE:-10}
 jobs=${TEST_KERNEL_JOBS:-$(nproc)}
@@ -40,7 +42,7 @@ log() { echo "test-kernel: $*"; }
 
 # 1. Dependencies (Debian 12).
 needed=()
-for package in flex bison bc libelf-dev libssl-dev gcc make xz-utils linux-source-6.1; do
+for package in flex bison bc libelf-dev libssl-dev gcc make patch xz-utils linux-source-6.1; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || needed+=("$package")
 done
 if [ ${#needed[@]} -gt 0 ]; then
@@ -55,7 +57,8 @@ tarball=$(dpkg -L linux-source-6.1 | grep -E '^/usr/src/linux-source-6\.1\.tar\.
 log "source: Debian linux-source-6.1 $version ($tarball)"
 
 # 2. Reuse a finished build when nothing that decides it changed.
-stamp=$( { echo "linux-source-6.1 $version"; gcc --version | head -1; sha256sum < "$fragment"; sha256sum < "$0"; } | sha256sum | cut -d' ' -f1)
+patches_hash=$(cat "${patches[@]}" | sha256sum | cut -d' ' -f1)
+stamp=$( { echo "linux-source-6.1 $version"; gcc --version | head -1; sha256sum < "$fragment"; echo "$patches_hash"; sha256sum < "$0"; } | sha256sum | cut -d' ' -f1)
 if [ $force -eq 0 ] && [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp" ] \
     && [ -f "$out/bzImage" ] && [ -f "$out/vmlinux" ] && [ -f "$out/System.map" ]; then
     log "reusing the build in $out (stamp $stamp)"
@@ -67,12 +70,19 @@ fi
 mkdir -p "$out"
 rm -f "$out/stamp"
 src=$out/source
-if [ ! -f "$src/.test-kernel-source" ] || [ "$(cat "$src/.test-kernel-source")" != "$version" ]; then
+# The tree is unpacked again when the package or the patches change (a patch is never reverted in place).
+source_id="$version patches $patches_hash"
+if [ ! -f "$src/.test-kernel-source" ] || [ "$(cat "$src/.test-kernel-source")" != "$source_id" ]; then
     log "unpacking $tarball"
     rm -rf "$src" "$out/source.partial"
     mkdir -p "$out/source.partial"
     tar -xf "$tarball" -C "$out/source.partial" --strip-components=1
-    echo "$version" > "$out/source.partial/.test-kernel-source"
+    for patch_file in "${patches[@]}"; do
+        log "applying $(basename "$patch_file")"
+        patch -d "$out/source.partial" -p1 --forward --quiet < "$patch_file" \
+            || { log "error: $(basename "$patch_file") does not apply to linux-source-6.1 $version"; exit 1; }
+    done
+    echo "$source_id" > "$out/source.partial/.test-kernel-source"
     mv "$out/source.partial" "$src"
 fi
 

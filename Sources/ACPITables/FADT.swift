@@ -1,6 +1,17 @@
-/// The Fixed ACPI Description Table ("FACP"), revision 6.x (276 bytes), for a hardware-reduced
-/// machine: no PM1 blocks, PM timer, GPEs or SCI; power-off and reset go through the sleep control,
-/// sleep status and reset registers.
+/// The Fixed ACPI Description Table ("FACP"), revision 6.x (276 bytes), in one of two shapes:
+///
+/// - ``hardwareReduced(sleepControl:sleepStatus:reset:bootArchitecture:centuryRegister:hypervisorVendor:)``:
+///   no PM1 blocks, PM timer, GPEs or SCI; power-off and reset go through the sleep control, sleep
+///   status and reset registers. Linux then runs without the legacy 8259 PICs and maps no ISA IRQ
+///   by itself: an ISA device reaches its IRQ only through its `_CRS` in the DSDT.
+/// - ``fixedHardware(pm1EventBlock:pm1ControlBlock:sciInterrupt:bootArchitecture:centuryRegister:hypervisorVendor:)``:
+///   the PC's fixed ACPI hardware: a PM1a event block (PM1_STS, PM1_EN) and control block (PM1_CNT)
+///   at I/O ports and an SCI, with no SMI command port (the machine is always in ACPI mode). Linux
+///   keeps the 8259s and the ISA IRQs, and powers off through PM1_CNT. LegacyDevices'
+///   `ACPIPM1Registers` implements those registers.
+///
+/// No PM timer or GPE blocks in either shape; the fixed-hardware shape has a ``FACS``, which
+/// ``ACPITableSet`` places.
 public struct FADT: ACPITable {
     public var signature: String { "FACP" }
 
@@ -34,6 +45,9 @@ public struct FADT: ACPITable {
 
     /// The DSDT's address (an ``ACPITableSet`` fills it in).
     public var dsdtAddress: UInt64 = 0
+    /// The FACS's address, or 0 for none (an ``ACPITableSet`` fills it in when the FADT is not
+    /// hardware-reduced).
+    public var firmwareControlAddress: UInt64 = 0
     public var flags: Flags
     public var bootArchitecture: BootArchitecture
     /// The CMOS RAM index of the century register, or 0 for none.
@@ -42,6 +56,12 @@ public struct FADT: ACPITable {
     public var resetValue: UInt8 = 0
     public var sleepControlRegister: GenericAddress?
     public var sleepStatusRegister: GenericAddress?
+    /// The SCI's ISA IRQ (SCI_INT; 9 on PCs), used with the PM1 blocks.
+    public var sciInterrupt: UInt16 = 0
+    /// The PM1a event block (PM1_STS then PM1_EN; its bit width is PM1_EVT_LEN × 8, 32 on PCs).
+    public var pm1aEventBlock: GenericAddress?
+    /// The PM1a control block (PM1_CNT; its bit width is PM1_CNT_LEN × 8, 16 on PCs).
+    public var pm1aControlBlock: GenericAddress?
     /// Up to 8 ASCII characters (the FADT's hypervisor vendor identity).
     public var hypervisorVendor: String = ""
 
@@ -71,6 +91,26 @@ public struct FADT: ACPITable {
         return fadt
     }
 
+    /// A FADT for the PC's fixed ACPI hardware: the PM1a event block (4 ports: PM1_STS, PM1_EN) at
+    /// `pm1EventBlock`, the PM1a control block (2 ports: PM1_CNT) at `pm1ControlBlock`, the SCI on ISA
+    /// IRQ `sciInterrupt`, no SMI command port. The power button is the fixed-feature one (PWRBTN_STS
+    /// and PWRBTN_EN in the PM1 event block); the sleep button is a control-method device or absent,
+    /// and the RTC's wake status is not in PM1_STS. Declare the SCI's trigger in the MADT (an interrupt
+    /// source override, level-triggered and active-high, as PC firmware does) and `\_S5_` in the DSDT
+    /// for power-off.
+    public static func fixedHardware(
+        pm1EventBlock: UInt16, pm1ControlBlock: UInt16, sciInterrupt: UInt16 = 9,
+        bootArchitecture: BootArchitecture = [.vgaNotPresent], centuryRegister: UInt8 = 0, hypervisorVendor: String = "SWIFTKVM"
+    ) -> FADT {
+        var fadt = FADT(flags: [.wbinvd, .sleepButtonIsControlMethod, .fixedRTCNotSupported], bootArchitecture: bootArchitecture)
+        fadt.sciInterrupt = sciInterrupt
+        fadt.pm1aEventBlock = GenericAddress(space: .systemIO, bitWidth: 32, accessSize: .undefined, address: UInt64(pm1EventBlock))
+        fadt.pm1aControlBlock = GenericAddress(space: .systemIO, bitWidth: 16, accessSize: .undefined, address: UInt64(pm1ControlBlock))
+        fadt.centuryRegister = centuryRegister
+        fadt.hypervisorVendor = hypervisorVendor
+        return fadt
+    }
+
     public static let size = 276
 
     public func encoded(identity: TableIdentity) throws(ACPIError) -> [UInt8] {
@@ -84,6 +124,16 @@ public struct FADT: ACPITable {
         }
         // DSDT (32-bit) only when the address fits; X_DSDT always.
         if dsdtAddress <= UInt64(UInt32.max) { put(UInt32(dsdtAddress), at: 40) }
+        // FIRMWARE_CTRL when the FACS is below 4 GiB, X_FIRMWARE_CTRL otherwise: ACPI says one of them is zero.
+        if firmwareControlAddress <= UInt64(UInt32.max) { put(UInt32(firmwareControlAddress), at: 36) } else { put(firmwareControlAddress, at: 132) }
+        put(sciInterrupt, at: 46)
+        // PM1a blocks: the 32-bit port fields (I/O space blocks only) and their lengths, and the X_ fields.
+        for (block, legacyOffset, lengthOffset, extendedOffset) in [(pm1aEventBlock, 56, 88, 148), (pm1aControlBlock, 64, 89, 172)] {
+            guard let block else { continue }
+            if block.space == .systemIO, block.address <= UInt64(UInt32.max) { put(UInt32(block.address), at: legacyOffset) }
+            put(UInt8(truncatingIfNeeded: Int(block.bitWidth) / 8), at: lengthOffset)
+            put(block.encoded, at: extendedOffset)
+        }
         put(centuryRegister, at: 108)
         put(bootArchitecture.rawValue, at: 109)
         put(flags.rawValue, at: 112)

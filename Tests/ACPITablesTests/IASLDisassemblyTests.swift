@@ -85,6 +85,54 @@ struct IASLDisassemblyTests {
         #expect(source.contains("Hypervisor ID"), "\(source)")
     }
 
+    @Test func fixedHardwareFADTHasPM1BlocksAndSCI() throws {
+        var fadt = FADT.fixedHardware(pm1EventBlock: 0x600, pm1ControlBlock: 0x604, sciInterrupt: 9, centuryRegister: 0x32)
+        fadt.dsdtAddress = 0xE_0040
+        let table = try fadt.encoded(identity: Self.identity)
+        let source = try Self.disassemble(table, "facp")
+        for expected in [
+            "SCI Interrupt : 0009",
+            "SMI Command Port : 00000000",
+            "PM1A Event Block Address : 00000600",
+            "PM1A Control Block Address : 00000604",
+            "PM1 Event Block Length : 04",
+            "PM1 Control Block Length : 02",
+            "Hardware Reduced (V5) : 0",
+            "Control Method Power Button (V1) : 0",
+            "Control Method Sleep Button (V1) : 1",
+            "[094h 0148  12]             PM1A Event Block : [Generic Address Structure]",
+            "[0ACh 0172  12]           PM1A Control Block : [Generic Address Structure]",
+            "Address : 0000000000000600",
+            "Address : 0000000000000604",
+            "Bit Width : 20",
+            "Bit Width : 10",
+        ] {
+            #expect(source.contains(expected), "the FADT disassembly lacks \(expected):\n\(source)")
+        }
+        // The fields Linux checks for a fixed-hardware FADT (tbfadt.c's "Required FADT field ... has zero
+        // address and/or length") are set, and the X_ blocks' spaces are I/O.
+        #expect(table[148] == 1 && table[172] == 1)
+    }
+
+    @Test func aFixedHardwareSetHasAFACSOnA64ByteBoundaryThatTheFADTPointsAt() throws {
+        let fadt = FADT.fixedHardware(pm1EventBlock: 0x600, pm1ControlBlock: 0x604)
+        let set = try ACPITableSet(base: 0xE_0000, fadt: fadt, dsdt: Self.dsdt, tables: [MADT.kvm(cpuCount: 1)])
+        #expect(set.tables.map(\.signature) == ["RSDP", "DSDT", "FACS", "FACP", "APIC", "XSDT"])
+        let facsAddress = try #require(set.tables.first { $0.signature == "FACS" }?.address)
+        let fadtAddress = try #require(set.tables.first { $0.signature == "FACP" }?.address)
+        #expect(facsAddress % 64 == 0)
+        let fadtOffset = Int(fadtAddress - set.base), facsOffset = Int(facsAddress - set.base)
+        #expect(UInt64(littleEndian32(set.blob, fadtOffset + 36)) == facsAddress, "FIRMWARE_CTRL")
+        #expect(set.blob[(fadtOffset + 132)..<(fadtOffset + 140)].allSatisfy { $0 == 0 }, "X_FIRMWARE_CTRL is zero when FIRMWARE_CTRL is used")
+        let source = try Self.disassemble(Array(set.blob[facsOffset..<(facsOffset + FACS.size)]), "facs")
+        for expected in ["Signature : \"FACS\"", "Length : 00000040", "Version : 02", "Global Lock : 00000000"] {
+            #expect(source.contains(expected), "the FACS disassembly lacks \(expected):\n\(source)")
+        }
+        // A hardware-reduced set has none, and a misaligned base is refused rather than misplacing it.
+        #expect(try ACPITableSet(base: 0xE_0000, fadt: Self.fadt, dsdt: Self.dsdt).tables.allSatisfy { $0.signature != "FACS" })
+        #expect(throws: ACPIError.self) { try ACPITableSet(base: 0xE_0010, fadt: fadt, dsdt: Self.dsdt) }
+    }
+
     @Test func madtListsEveryProcessorTheIOAPICAndOverrides() throws {
         let madt = MADT.kvm(cpuCount: 3, overrides: [(source: 0, gsi: 2, flags: .conforming), (source: 9, gsi: 9, flags: [.activeHigh, .levelTriggered])])
         let source = try Self.disassemble(try madt.encoded(identity: Self.identity), "apic")

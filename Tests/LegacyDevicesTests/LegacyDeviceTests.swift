@@ -165,3 +165,53 @@ struct ACPIPowerControlTests {
         #expect(power.write(at: 0, size: 4, value: 0x0006_0000) == .reset, "a wide write reaches the reset byte")
     }
 }
+
+struct ACPIPM1RegistersTests {
+    /// What the SCI did, in order.
+    final class Levels: Sendable {
+        let changes = Mutex<[Bool]>([])
+        var line: InterruptLine { InterruptLine { level in self.changes.withLock { $0.append(level) } } }
+    }
+
+    @Test func controlBlockReadsSCIEnabledAndPowersOffOnS5() {
+        let pm = ACPIPM1Registers()
+        #expect(pm.read(at: 4, size: 2) == 1, "SCI_EN: always in ACPI mode (no SMI command port)")
+        #expect(pm.write(at: 4, size: 2, value: 5 << 10) == nil, "SLP_TYP without SLP_EN")
+        #expect(pm.read(at: 4, size: 2) == 5 << 10 | 1, "SLP_TYP reads back, SLP_EN does not")
+        #expect(pm.write(at: 4, size: 2, value: 3 << 10 | 1 << 13) == nil, "S3 is not supported")
+        #expect(pm.write(at: 4, size: 2, value: 5 << 10 | 1 << 13 | 1) == .powerOff)
+        #expect(pm.write(at: 5, size: 1, value: (5 << 10 | 1 << 13) >> 8) == .powerOff, "the high byte alone")
+        #expect(ACPIPM1Registers(s5SleepType: 7).write(at: 4, size: 2, value: 7 << 10 | 1 << 13) == .powerOff)
+        #expect(pm.write(at: 0, size: 4, value: 0xFFFF_FFFF) == nil, "the event block never asks for anything")
+    }
+
+    @Test func powerButtonRaisesTheSCIOnlyWhileEnabledAndUncleared() {
+        let levels = Levels()
+        let pm = ACPIPM1Registers(sciInterrupt: levels.line)
+        pm.pressPowerButton()
+        #expect(pm.read(at: 0, size: 2) == 0x100, "PWRBTN_STS")
+        #expect(!pm.sciAsserted, "PWRBTN_EN is clear")
+        #expect(pm.write(at: 2, size: 2, value: 0xFFFF) == nil)
+        #expect(pm.read(at: 2, size: 2) == 0x120, "only PWRBTN_EN and GBL_EN are implemented")
+        #expect(pm.sciAsserted, "enabling an already set status raises the SCI")
+        #expect(pm.read(at: 0, size: 4) == 0x0120_0100, "PM1_STS and PM1_EN in one 32-bit read")
+        #expect(pm.write(at: 0, size: 2, value: 0x0001) == nil)
+        #expect(pm.sciAsserted, "writing 1 to an unimplemented status bit clears nothing")
+        #expect(pm.write(at: 1, size: 1, value: 0x01) == nil, "write 1 to clear PWRBTN_STS (the high byte)")
+        #expect(pm.read(at: 0, size: 2) == 0)
+        #expect(!pm.sciAsserted)
+        pm.pressPowerButton()
+        #expect(pm.sciAsserted)
+        #expect(pm.write(at: 2, size: 2, value: 0) == nil, "disabling lowers the line")
+        #expect(!pm.sciAsserted)
+        #expect(levels.changes.withLock { $0 } == [true, false, true, false], "one change per level transition")
+    }
+
+    @Test func unimplementedOffsetsAndOddAccessesAreHarmless() {
+        let pm = ACPIPM1Registers()
+        #expect(pm.read(at: 3, size: 3) == 0x00_0100, "PM1_EN high byte, then PM1_CNT low (SCI_EN) and high")
+        #expect(pm.read(at: 5, size: 1) == 0)
+        #expect(pm.write(at: 4, size: 1, value: 0xFF) == nil, "the low control byte (SCI_EN, BM_RLD, GBL_RLS) is ignored")
+        #expect(pm.read(at: 4, size: 2) == 1)
+    }
+}

@@ -5,6 +5,10 @@ struct Options {
     struct Net { var tap: String; var mac: String? }
     struct Vsock { var cid: UInt64; var path: String }
     enum Console: String { case ttyS0, hvc0 }
+    /// Where the virtio devices are announced: the kernel command line, the DSDT, or both (the default,
+    /// as Firecracker does: a kernel without working ACPI finds them on the command line, one with ACPI
+    /// finds them in the DSDT too; the second registration of a window fails its probe harmlessly).
+    enum VirtioAnnouncement: String { case both, cmdline, acpi }
 
     var kernel = ""
     var initrd: String?
@@ -18,12 +22,13 @@ struct Options {
     var vsock: Vsock?
     var rng = false
     var console = Console.ttyS0
+    var virtioAnnouncement = VirtioAnnouncement.both
     var command: [String] = []
 
     static let usage = """
         usage: microvm --kernel PATH [--initrd PATH] [--memory MiB] [--cpus N] [--append STR] [--timeout S] [--verbose]
                        [--disk PATH[,ro]]... [--net tap=NAME[,mac=MAC]] [--vsock cid=N,path=PATH] [--rng]
-                       [--console ttyS0|hvc0] -- COMMAND [ARG...]
+                       [--console ttyS0|hvc0] [--virtio-announce both|cmdline|acpi] -- COMMAND [ARG...]
         exit status: COMMAND's, or 121 kernel panic, 122 the guest ended without the command's status,
                      123 guest or VMM failure, 124 timeout, 125 usage or host error
         """
@@ -78,6 +83,11 @@ struct Options {
             case "--console":
                 guard let choice = Console(rawValue: try value(argument)) else { throw UsageError(message: "--console takes ttyS0 or hvc0") }
                 console = choice
+            case "--virtio-announce":
+                guard let choice = VirtioAnnouncement(rawValue: try value(argument)) else {
+                    throw UsageError(message: "--virtio-announce takes both, cmdline or acpi")
+                }
+                virtioAnnouncement = choice
             case "--help", "-h": throw UsageError(message: "")
             default: throw UsageError(message: "unknown argument '\(argument)'")
             }

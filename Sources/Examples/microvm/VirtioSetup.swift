@@ -1,6 +1,6 @@
 // The virtio devices the options ask for (VirtioDevices), each on virtio-mmio (VirtioMMIO) with an
 // irqfd for its interrupt and ioeventfds for its queue notifications, announced on the kernel command
-// line. Windows from 0xD000_0000, GSIs from 5 (free: COM1 has 4, the PIT 0, the RTC 8 is unused here).
+// line and/or in the DSDT (main.swift builds it from `placements`). Windows from 0xD000_0000, GSIs from 5 (free: COM1 has 4, the PIT 0, the RTC 8 is unused here).
 // The guest sees them as /dev/vda, /dev/vdb, ... (in --disk order), eth0, hvc0, /dev/hwrng and vsock.
 
 import DeviceBus
@@ -15,6 +15,7 @@ enum VirtioSetup {
 
     struct Attached {
         var transports: [VirtioMMIOTransport] = []
+        var placements: [VirtioMMIOPlacement] = []
         var commandLine: [String] = []
     }
 
@@ -45,7 +46,8 @@ enum VirtioSetup {
             attached.transports.append(try VirtioMMIOTransport.attach(device, at: placement, to: vm, bus: &bus) { error in
                 GuestConsole.write(Array("microvm: virtio: \(error)\n".utf8), to: 2)
             })
-            attached.commandLine.append(placement.kernelCommandLineFragment)
+            attached.placements.append(placement)
+            if options.virtioAnnouncement != .acpi { attached.commandLine.append(placement.kernelCommandLineFragment) }
         }
         return attached
     }

@@ -10,7 +10,8 @@
 // 3. Devices on DeviceBus: LegacyDevices' 16550A as COM1 (ttyS0, IRQ 4), the i8042 (`reboot=k` resets
 //    through it), the CMOS RTC; virtio-mmio devices (VirtioDevices.swift) with irqfd and ioeventfd.
 //    ACPITables: a FADT that is *not* hardware-reduced (so Linux keeps the 8259/ISA IRQs and the UART
-//    gets IRQ 4), the MADT (a LAPIC per vCPU, the IOAPIC) and a DSDT with COM1.
+//    gets IRQ 4) with LegacyDevices' PM1 registers and SCI behind it, the MADT (a LAPIC per vCPU, the
+//    IOAPIC, the SCI's override) and a DSDT with `\_S5_`, COM1 and the virtio devices.
 // 4. LinuxLoader loads the kernel, and as initrd the user's followed by an InitramfsArchive holding
 //    /microvm/run and /microvm/nonce (GuestCommand.swift), which the test initramfs's /init runs
 //    (Scripts/test-kernel/README.md).
@@ -87,6 +88,9 @@ do {
     try bus.portIO.register(i8042.dataPort, base: I8042.dataPortAddress, size: 1)
     try bus.portIO.register(i8042.commandPort, base: I8042.commandPortAddress, size: 1)
     try bus.portIO.register(CMOSRTC(), base: CMOSRTC.baseAddress, size: CMOSRTC.size)
+    let pm1Base: UInt16 = 0x600, sciIRQ: UInt32 = 9
+    let pm1 = ACPIPM1Registers(sciInterrupt: .irqLine(sciIRQ, of: vm))
+    try bus.portIO.register(pm1, base: UInt64(pm1Base), size: ACPIPM1Registers.size)
     let virtio = try VirtioSetup.attach(options: options, console: console, vm: vm, bus: &bus.mmio)
     transports = virtio.transports
 
@@ -98,11 +102,24 @@ do {
     if let probe { commandLine = probe.commandLine(adding: commandLine) }
     verbose("command line: \(commandLine)")
 
+    // ACPI: the PC's fixed hardware (PM1 blocks at 0x600, the SCI on IRQ 9, level-triggered and
+    // active-high by the MADT's override), so Linux keeps the 8259s and ISA IRQs; a DSDT with `\_S5_`,
+    // COM1 and, unless announced on the command line only, the virtio devices (`LNRO0005`).
     let acpiBase = MemoryMap.biosAreaStart
-    var fadt = FADT(flags: [.wbinvd, .powerButtonIsControlMethod, .sleepButtonIsControlMethod, .fixedRTCNotSupported], bootArchitecture: [.vgaNotPresent])
-    fadt.centuryRegister = CMOSRTC.centuryRegister
-    let dsdt = DefinitionBlock.dsdt([AML.Scope("\\_SB_", [AML.serialPort(name: "COM1", uid: 1, port: 0x3F8, irq: 4)])])
-    let acpi = try ACPITableSet(base: acpiBase, fadt: fadt, dsdt: dsdt, tables: [MADT.kvm(cpuCount: options.cpus)])
+    let fadt = FADT.fixedHardware(
+        pm1EventBlock: pm1Base, pm1ControlBlock: pm1Base + UInt16(ACPIPM1Registers.controlBlockOffset), sciInterrupt: UInt16(sciIRQ),
+        centuryRegister: CMOSRTC.centuryRegister)
+    var devices: [any AMLObject] = [AML.serialPort(name: "COM1", uid: 1, port: 0x3F8, irq: 4)]
+    if options.virtioAnnouncement != .cmdline {
+        for (index, placement) in virtio.placements.enumerated() {
+            devices.append(AML.virtioMMIO(
+                name: "V" + String(index + 1000).dropFirst(), uid: index, address: UInt32(placement.base), size: UInt32(placement.size),
+                gsi: placement.gsi))
+        }
+    }
+    let dsdt = DefinitionBlock.dsdt([AML.sleepState5(type: pm1.s5SleepType), AML.Scope("\\_SB_", devices)])
+    let madt = MADT.kvm(cpuCount: options.cpus, overrides: [(source: UInt8(sciIRQ), gsi: sciIRQ, flags: [.activeHigh, .levelTriggered])])
+    let acpi = try ACPITableSet(base: acpiBase, fadt: fadt, dsdt: dsdt, tables: [madt])
     try vm.memory.write(bytes: acpi.blob, at: GuestAddress(acpiBase))
 
     let initrdParts: [any ImageSource] = try (options.initrd.map { [try ImageFile(path: $0)] } ?? [])
