@@ -51,6 +51,17 @@ public struct VirtioVsockDeviceConfiguration: Sendable {
 /// connections in both directions, credit-based flow control in both directions, and a reset (`RST`) for
 /// every packet that names no connection, every connection the host side refuses, and every peer that
 /// breaks the protocol.
+///
+/// Each direction of a connection ends on its own (virtio 1.2, 5.10.6.5):
+/// - The host socket's end of file (the host program shut its write side) becomes `SHUTDOWN` with
+///   `VIRTIO_VSOCK_SHUTDOWN_SEND` only: the guest reads to its end of file and can still send, and what it
+///   sends still reaches the socket.
+/// - The guest's `SHUTDOWN` with `SEND` shuts the socket's write side (`shutdown(SHUT_WR)`) once what the
+///   guest sent before it is written; with `RCV`, the socket is no longer read for the guest.
+/// - Once both directions are over (end of file and the guest's `SEND`, or the guest's `RCV` and `SEND`),
+///   the device sends `RST` and closes the socket. A socket that fails, or whose host program closed it
+///   altogether, also ends the connection with `RST` once what it still holds has reached the guest (or
+///   at once if the guest sends into it).
 public final class VirtioVsockDevice: VirtioDevice {
     public let configuration: VirtioVsockDeviceConfiguration
     private let state = Mutex(VsockState())
@@ -66,6 +77,10 @@ public final class VirtioVsockDevice: VirtioDevice {
     static let maximumPayload: UInt32 = 64 * 1024
     /// The first port handed to host-initiated connections.
     static let firstLocalPort: UInt32 = 1 << 30
+    /// `VIRTIO_VSOCK_SHUTDOWN_RCV`: the sender will receive no more.
+    static let shutdownReceive: UInt32 = 1
+    /// `VIRTIO_VSOCK_SHUTDOWN_SEND`: the sender will send no more.
+    static let shutdownSend: UInt32 = 2
 
     public init(configuration: VirtioVsockDeviceConfiguration) {
         self.configuration = configuration
@@ -127,12 +142,21 @@ public final class VirtioVsockDevice: VirtioDevice {
             } else if state.clients[token] != nil {
                 readConnectLine(token, state: &state, context: context)
             } else if let key = state.tokens[token], var connection = state.connections[key] {
+                if !connection.hostHungUp, Self.hungUp(connection.fd) {
+                    // The host closed its end (or both ends shut their write sides), or the socket failed:
+                    // epoll would report that for ever, so stop watching. What the socket still holds is
+                    // read without waiting, and a write now fails (which resets the connection).
+                    connection.hostHungUp = true
+                    context.unwatch(connection.token)
+                }
                 // Readable: let the pump read (and stop waiting until it has drained the socket).
-                connection.hasData = true
+                if connection.readsSocket { connection.hasData = true }
                 // Writable: flush what the guest sent.
-                flushToSocket(&connection)
-                state.connections[key] = connection
-                updateWatch(key, state: &state, context: context)
+                guard flushToSocket(&connection) else {
+                    closeConnection(key, state: &state, context: context, sendReset: true)
+                    return
+                }
+                store(connection, key, state: &state, context: context)
             }
         }
         pumpReceive(context: context)
@@ -167,13 +191,25 @@ public final class VirtioVsockDevice: VirtioDevice {
         var toGuest: [UInt8] = []
         /// The socket is readable (and not watched for reading until drained).
         var hasData = false
-        /// The socket reached end of file (SHUTDOWN sent to the guest).
-        var hostClosed = false
+        /// The socket reached end of file: the host sends no more (the guest got `SHUTDOWN` with `SEND`).
+        var hostSendClosed = false
+        /// The socket hung up or failed: it is no longer watched, and the host receives no more.
+        var hostHungUp = false
         /// The guest will send no more: shut the socket's write side once `toSocket` is flushed.
         var guestSendClosed = false
+        /// The socket's write side is shut (the guest's data all reached it).
+        var socketWriteClosed = false
+        /// The guest will receive no more: the socket is not read any more.
+        var guestReceiveClosed = false
 
         /// What the guest lets us send now.
         var credit: UInt32 { peerBufferAllocation &- (transmitCount &- peerForwardCount) }
+        /// Whether host data may still go to the guest.
+        var readsSocket: Bool { established && !hostSendClosed && !guestReceiveClosed }
+        /// Both directions are over: the connection ends (with `RST`).
+        var isFinished: Bool {
+            established && (hostSendClosed || guestReceiveClosed) && (socketWriteClosed || hostHungUp)
+        }
     }
 
     struct HostClient {
@@ -245,6 +281,7 @@ public final class VirtioVsockDevice: VirtioDevice {
         }
         connection.peerBufferAllocation = packet.bufferAllocation
         connection.peerForwardCount = packet.forwardCount
+        var flushed = true
         switch packet.operation {
         case .response where !connection.established:
             connection.established = true
@@ -252,16 +289,16 @@ public final class VirtioVsockDevice: VirtioDevice {
             let reply = Array("OK \(key.localPort)\n".utf8)
             connection.toSocket = reply + connection.toSocket
             connection.localPrefix += reply.count
-            flushToSocket(&connection)
-        case .readWrite where connection.established:
+            flushed = flushToSocket(&connection)
+        case .readWrite where connection.established && !connection.guestSendClosed:
             guard connection.toSocket.count - connection.localPrefix + payload.count <= Int(Self.bufferAllocation) else {
                 // The guest sent beyond the credit we gave it.
                 closeConnection(key, state: &state, context: context, sendReset: true)
                 return
             }
             connection.toSocket += payload
-            flushToSocket(&connection)
-            if connection.forwardCount &- connection.advertisedForwardCount >= Self.bufferAllocation / 4 {
+            flushed = flushToSocket(&connection)
+            if flushed, connection.forwardCount &- connection.advertisedForwardCount >= Self.bufferAllocation / 4 {
                 connection.advertisedForwardCount = connection.forwardCount
                 state.control.append(header(key, .creditUpdate, connection: connection))
             }
@@ -270,19 +307,38 @@ public final class VirtioVsockDevice: VirtioDevice {
         case .creditRequest:
             connection.advertisedForwardCount = connection.forwardCount
             state.control.append(header(key, .creditUpdate, connection: connection))
-        case .shutdown:
-            if packet.flags & 3 == 3 {
-                // The guest is done in both directions: acknowledge with a reset and drop the connection.
-                closeConnection(key, state: &state, context: context, sendReset: true)
-                return
+        case .shutdown where connection.established:
+            // Each flag is a promise for good (flags only add up); unknown bits are ignored.
+            if packet.flags & Self.shutdownReceive != 0, !connection.guestReceiveClosed {
+                // The guest will receive no more: stop reading the socket, drop what was read for it.
+                connection.guestReceiveClosed = true
+                connection.hasData = false
+                connection.toGuest = []
             }
-            if packet.flags & 2 != 0 { connection.guestSendClosed = true }
-            flushToSocket(&connection)
+            if packet.flags & Self.shutdownSend != 0 { connection.guestSendClosed = true }
+            // Shuts the socket's write side if the guest's data is all written.
+            flushed = flushToSocket(&connection)
         case .reset:
             closeConnection(key, state: &state, context: context, sendReset: false)
             return
         default:
-            // A request for an existing connection, data before the handshake, or an unknown operation.
+            // A request for an existing connection, data before the handshake or after the guest's SEND
+            // shutdown, a shutdown before the handshake, or an unknown operation.
+            closeConnection(key, state: &state, context: context, sendReset: true)
+            return
+        }
+        guard flushed else {
+            // The socket failed (the host closed it): the guest's data cannot reach it.
+            closeConnection(key, state: &state, context: context, sendReset: true)
+            return
+        }
+        store(connection, key, state: &state, context: context)
+    }
+
+    /// Keeps `connection` and updates its watch, or ends it with `RST` when both directions are over.
+    private func store(_ connection: Connection, _ key: ConnectionKey, state: inout VsockState, context: VirtioDeviceContext) {
+        guard !connection.isFinished else {
+            state.connections[key] = connection
             closeConnection(key, state: &state, context: context, sendReset: true)
             return
         }
@@ -310,12 +366,19 @@ public final class VirtioVsockDevice: VirtioDevice {
     }
 
     /// Writes as much guest data as the socket takes; shuts its write side when the guest is done.
-    private func flushToSocket(_ connection: inout Connection) {
+    ///
+    /// - Returns: false if the socket failed (`EPIPE`: the host closed it), which ends the connection.
+    private func flushToSocket(_ connection: inout Connection) -> Bool {
         while !connection.toSocket.isEmpty {
             let fd = connection.fd
             // SAFETY: writes from the array's own storage, at most its count.
             let written = unsafe connection.toSocket.withUnsafeBytes { unsafe send(fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
-            if written < 0, errno == EINTR { continue }
+            if written < 0 {
+                let error = errno
+                if error == EINTR { continue }
+                if error == EAGAIN || error == EWOULDBLOCK { break }
+                return false
+            }
             guard written > 0 else { break }
             connection.toSocket.removeFirst(written)
             // Only guest payload counts towards the credit the guest sees.
@@ -323,20 +386,33 @@ public final class VirtioVsockDevice: VirtioDevice {
             connection.localPrefix -= own
             connection.forwardCount &+= UInt32(written - own)
         }
-        if connection.guestSendClosed, connection.toSocket.isEmpty { shutdown(connection.fd, Int32(SHUT_WR)) }
+        if connection.guestSendClosed, connection.toSocket.isEmpty, !connection.socketWriteClosed {
+            shutdown(connection.fd, Int32(SHUT_WR))
+            connection.socketWriteClosed = true
+        }
+        return true
+    }
+
+    /// Whether the socket hung up or has an error pending (poll without waiting).
+    private static func hungUp(_ fd: Int32) -> Bool {
+        var descriptor = pollfd(fd: fd, events: Int16(POLLIN | POLLOUT), revents: 0)
+        guard poll(&descriptor, 1, 0) == 1 else { return false }
+        return descriptor.revents & Int16(POLLHUP | POLLERR) != 0
     }
 
     private func updateWatch(_ key: ConnectionKey, state: inout VsockState, context: VirtioDeviceContext) {
-        guard let connection = state.connections[key] else { return }
+        guard let connection = state.connections[key], !connection.hostHungUp else { return }
         var events: VirtioDeviceContext.WatchEvents = []
-        if !connection.hasData, !connection.hostClosed, connection.established { events.insert(.readable) }
+        if !connection.hasData, connection.readsSocket { events.insert(.readable) }
         if !connection.toSocket.isEmpty { events.insert(.writable) }
         try? context.setWatch(connection.token, events: events)
     }
 
+    /// Drops the connection: its watch, its socket (closed) and its state; queues `RST` for the guest if
+    /// `sendReset`.
     private func closeConnection(_ key: ConnectionKey, state: inout VsockState, context: VirtioDeviceContext, sendReset: Bool) {
         if let connection = state.connections.removeValue(forKey: key) {
-            try? context.setWatch(connection.token, events: [])
+            context.unwatch(connection.token)
             state.tokens[connection.token] = nil
             close(connection.fd)
         }
@@ -381,82 +457,104 @@ public final class VirtioVsockDevice: VirtioDevice {
 
     private func dropClient(_ token: Int, state: inout VsockState, context: VirtioDeviceContext) {
         guard let client = state.clients.removeValue(forKey: token) else { return }
-        try? context.setWatch(token, events: [])
+        context.unwatch(token)
         close(client.fd)
     }
 
     // MARK: Host to guest
 
-    /// Fills receive buffers: control packets first, then data from connections with credit.
+    /// Fills receive buffers: control packets first, then data from connections with credit (and again
+    /// control packets, for the resets of connections that ended meanwhile).
     private func pumpReceive(context: VirtioDeviceContext) {
         var delivered = false
         do throws(VirtioDeviceError) {
             try state.withLock { (state) throws(VirtioDeviceError) in
-                while !state.control.isEmpty {
-                    guard let chain = try popReceive(context) else { break }
-                    let packet = state.control.removeFirst()
-                    try deliver(packet, payload: [], chain: chain, context: context)
-                    delivered = true
-                }
-                guard state.control.isEmpty else { return }
-                for key in Array(state.connections.keys) {
-                    while var connection = state.connections[key], connection.established, !connection.hostClosed,
-                        connection.hasData || !connection.toGuest.isEmpty, connection.credit > 0
-                    {
+                while true {
+                    while !state.control.isEmpty {
                         guard let chain = try popReceive(context) else { return }
-                        let room = min(chain.writableLength - VsockPacketHeader.size, Int(connection.credit), Int(Self.maximumPayload))
-                        guard room > 0 else {
-                            throw .malformedRequest("vsock receive buffer of \(chain.writableLength) bytes has no room for a header")
-                        }
-                        var payload = Array(connection.toGuest.prefix(room))
-                        connection.toGuest.removeFirst(payload.count)
-                        var endOfFile = false
-                        if payload.isEmpty {
-                            var buffer = [UInt8](repeating: 0, count: room)
-                            let fd = connection.fd
-                            // SAFETY: reads at most `room` bytes into the array's own storage.
-                            let count = unsafe buffer.withUnsafeMutableBytes { unsafe recv(fd, $0.baseAddress!, $0.count, 0) }
-                            if count > 0 {
-                                payload = Array(buffer[0 ..< count])
-                            } else if count == 0 || (errno != EAGAIN && errno != EINTR) {
-                                endOfFile = true
-                            } else {
-                                // Drained: give the buffer back and wait for the socket again.
-                                try context.withQueue(Self.receiveQueue) { (queue) throws(VirtqueueError) in queue.rewindAvailable() }
-                                connection.hasData = false
-                                state.connections[key] = connection
-                                updateWatch(key, state: &state, context: context)
-                                break
-                            }
-                        }
-                        if endOfFile {
-                            // The host side closed: tell the guest it will get and accept nothing more.
-                            connection.hostClosed = true
-                            connection.hasData = false
-                            state.connections[key] = connection
-                            try deliver(header(key, .shutdown, flags: 3, connection: connection), payload: [], chain: chain, context: context)
-                            delivered = true
-                            updateWatch(key, state: &state, context: context)
-                            break
-                        }
-                        connection.transmitCount &+= UInt32(payload.count)
-                        connection.advertisedForwardCount = connection.forwardCount
-                        state.connections[key] = connection
-                        try deliver(
-                            header(key, .readWrite, connection: connection, length: UInt32(payload.count)), payload: payload,
-                            chain: chain, context: context)
+                        let packet = state.control.removeFirst()
+                        try deliver(packet, payload: [], chain: chain, context: context)
                         delivered = true
                     }
-                    if let connection = state.connections[key], connection.credit == 0, connection.hasData {
-                        // Out of credit: wait for the guest's credit update before reading further.
-                        updateWatch(key, state: &state, context: context)
+                    for key in Array(state.connections.keys) {
+                        guard try pumpConnection(key, state: &state, context: context, delivered: &delivered) else { return }
                     }
+                    // Connections that ended queued their resets; anything else waits for the next call.
+                    if state.control.isEmpty { return }
                 }
             }
             if delivered { try context.signalUsedBuffers(queue: Self.receiveQueue) }
         } catch {
             context.markNeedsReset(error)
         }
+    }
+
+    /// Sends the guest what connection `key` has for it, as far as its credit and the receive buffers go.
+    ///
+    /// - Returns: false if the receive queue ran out of buffers.
+    private func pumpConnection(_ key: ConnectionKey, state: inout VsockState, context: VirtioDeviceContext, delivered: inout Bool)
+        throws(VirtioDeviceError) -> Bool
+    {
+        while var connection = state.connections[key], connection.readsSocket,
+            connection.hasData || !connection.toGuest.isEmpty, connection.credit > 0
+        {
+            guard let chain = try popReceive(context) else { return false }
+            let room = min(chain.writableLength - VsockPacketHeader.size, Int(connection.credit), Int(Self.maximumPayload))
+            guard room > 0 else {
+                throw .malformedRequest("vsock receive buffer of \(chain.writableLength) bytes has no room for a header")
+            }
+            var payload = Array(connection.toGuest.prefix(room))
+            connection.toGuest.removeFirst(payload.count)
+            if payload.isEmpty {
+                var buffer = [UInt8](repeating: 0, count: room)
+                let fd = connection.fd
+                // SAFETY: reads at most `room` bytes into the array's own storage.
+                let count = unsafe buffer.withUnsafeMutableBytes { unsafe recv(fd, $0.baseAddress!, $0.count, 0) }
+                let error = errno
+                if count > 0 {
+                    payload = Array(buffer[0 ..< count])
+                } else if count == 0 {
+                    // End of file: the host sends no more (it may still read). Tell the guest it gets no
+                    // more, but may still send.
+                    connection.hostSendClosed = true
+                    connection.hasData = false
+                    try deliver(
+                        header(key, .shutdown, flags: Self.shutdownSend, connection: connection), payload: [], chain: chain, context: context)
+                    delivered = true
+                    store(connection, key, state: &state, context: context)
+                    return true
+                } else if error == EINTR {
+                    // Interrupted: give the buffer back and read again.
+                    try context.withQueue(Self.receiveQueue) { (queue) throws(VirtqueueError) in queue.rewindAvailable() }
+                    continue
+                } else if error == EAGAIN || error == EWOULDBLOCK {
+                    // Drained: give the buffer back and wait for the socket again.
+                    try context.withQueue(Self.receiveQueue) { (queue) throws(VirtqueueError) in queue.rewindAvailable() }
+                    connection.hasData = false
+                    state.connections[key] = connection
+                    updateWatch(key, state: &state, context: context)
+                    return true
+                } else {
+                    // The socket failed (ECONNRESET: the host closed it unread): reset the connection.
+                    try deliver(header(key, .reset), payload: [], chain: chain, context: context)
+                    delivered = true
+                    closeConnection(key, state: &state, context: context, sendReset: false)
+                    return true
+                }
+            }
+            connection.transmitCount &+= UInt32(payload.count)
+            connection.advertisedForwardCount = connection.forwardCount
+            state.connections[key] = connection
+            try deliver(
+                header(key, .readWrite, connection: connection, length: UInt32(payload.count)), payload: payload,
+                chain: chain, context: context)
+            delivered = true
+        }
+        if let connection = state.connections[key], connection.credit == 0, connection.hasData {
+            // Out of credit: wait for the guest's credit update before reading further.
+            updateWatch(key, state: &state, context: context)
+        }
+        return true
     }
 
     private func popReceive(_ context: VirtioDeviceContext) throws(VirtioDeviceError) -> DescriptorChain? {

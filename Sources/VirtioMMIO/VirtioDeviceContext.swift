@@ -119,9 +119,19 @@ public final class VirtioDeviceContext {
 
     /// Changes what a watched descriptor is waited for (empty: pause it, e.g. while there is no buffer to
     /// put its data in).
+    ///
+    /// epoll reports a hang-up or an error whatever the events, so even a paused descriptor that hangs up
+    /// keeps making it ready; ``unwatch(_:)`` it then.
     public func setWatch(_ token: Int, events: WatchEvents) throws(VirtioDeviceError) {
         guard let fd = watched[token] else { return }
         try epoll.modify(fd, events: events.rawValue, token: Self.backendTokenBase + UInt64(token))
+    }
+
+    /// Stops watching the descriptor behind `token` for good (the device still owns it; call this before
+    /// closing it). Unknown tokens are ignored.
+    public func unwatch(_ token: Int) {
+        guard let fd = watched.removeValue(forKey: token) else { return }
+        epoll.remove(fd)
     }
 
     /// Stops watching every backend descriptor (on reset).

@@ -48,8 +48,8 @@ func runTool(_ arguments: [String]) throws -> String {
 }
 
 /// The host ends of the vsock test: a listener at PATH_5001 that answers the guest with "host-echo:" and
-/// what it sent, and a client that connects to PATH, asks for guest port 5000 and sends a message,
-/// retrying until the guest listens.
+/// what it sent, and a client that connects to PATH, asks for guest port 5000, sends a message and shuts
+/// its sending side (retrying until the guest listens).
 final class VsockHostPeer: @unchecked Sendable {
     // @unchecked: the results are written by the two threads and read after they are joined.
     var fromGuest = ""
@@ -112,9 +112,10 @@ final class VsockHostPeer: @unchecked Sendable {
                     Self.send(fd, "CONNECT 5000\n")
                     let reply = Self.readAll(fd, until: { $0.contains("\n") })
                     if reply.hasPrefix("OK ") {
-                        // Not half-closed: VirtioVsockDevice turns a host EOF into a full shutdown of the
-                        // connection (flags 3), so the guest would see its reply refused (EPIPE).
+                        // Half-closed: the guest gets SHUTDOWN(SEND) only (end of file after the message)
+                        // and can still reply; its reply, then end of file, come back here.
                         Self.send(fd, "hello-from-host\n")
+                        shutdown(fd, Int32(SHUT_WR))
                         echoedByGuest = Self.readAll(fd)
                         close(fd)
                         return

@@ -67,6 +67,95 @@ struct VsockGuest {
         }
         return packets
     }
+
+    /// Receives packets until one with `operation` (included) arrives, or none comes for 10 s.
+    mutating func receivePackets(until operation: VsockPacketHeader.Operation) throws -> [(VsockPacketHeader, [UInt8])] {
+        var packets: [(VsockPacketHeader, [UInt8])] = []
+        while !packets.contains(where: { $0.0.operation == operation }) {
+            let more = try receivePackets(1)
+            if more.isEmpty { break }
+            packets += more
+        }
+        return packets
+    }
+
+    /// The packets delivered so far, without waiting (their buffers reposted).
+    mutating func takePackets() throws -> [(VsockPacketHeader, [UInt8])] {
+        var packets: [(VsockPacketHeader, [UInt8])] = []
+        for entry in try receive.takeUsed() {
+            let address = try #require(buffers[entry.head])
+            let bytes = try driver.memory.readBytes(at: GuestAddress(address), count: Int(entry.length))
+            packets.append((try #require(VsockPacketHeader(bytes: bytes)), Array(bytes[VsockPacketHeader.size...])))
+            try repost(entry.head)
+        }
+        return packets
+    }
+
+    /// Connects a host client to the guest's port `port` (CONNECT, REQUEST, RESPONSE, OK line); returns the
+    /// client's socket and the host port.
+    mutating func hostConnection(toGuestPort port: UInt32) throws -> (client: Int32, hostPort: UInt32) {
+        let client = connectUnix(path)
+        writeSocket(client, "CONNECT \(port)\n")
+        let request = try #require(try receivePackets(1).first?.0)
+        #expect(request.operation == .request && request.destinationPort == port)
+        try send(VsockGuest.packet(.response, from: port, to: request.sourcePort))
+        let ok = "OK \(request.sourcePort)\n"
+        #expect(String(decoding: readSocket(client, count: ok.utf8.count), as: UTF8.self) == ok)
+        return (client, request.sourcePort)
+    }
+
+    /// Connects the guest's port `guestPort` to host port `port` (REQUEST, RESPONSE); returns the socket
+    /// accepted at `PATH_<port>` (10 s receive timeout) and the listener, both for the caller to close.
+    mutating func guestConnection(from guestPort: UInt32, to port: UInt32) throws -> (host: Int32, listener: Int32) {
+        let listener = listenUnix("\(path)_\(port)")
+        try send(VsockGuest.packet(.request, from: guestPort, to: port))
+        #expect(try receivePackets(1).first?.0.operation == .response)
+        let host = accept(listener, nil, nil)
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(host, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        return (host, listener)
+    }
+
+    /// Whether the device still has connection `guestPort`–`port`: a credit request gets a credit update
+    /// if so, `RST` if not.
+    mutating func hasConnection(from guestPort: UInt32, to port: UInt32) throws -> Bool {
+        try send(VsockGuest.packet(.creditRequest, from: guestPort, to: port))
+        let answer = try #require(try receivePackets(1).first?.0)
+        #expect(answer.operation == .creditUpdate || answer.operation == .reset)
+        return answer.operation == .creditUpdate
+    }
+}
+
+/// Whether the next read of a blocking socket (with a receive timeout) is end of file, not data or a
+/// timeout.
+func isEndOfFile(_ fd: Int32) -> Bool {
+    var byte: UInt8 = 0
+    return recv(fd, &byte, 1, 0) == 0
+}
+
+/// The errno of writing a byte to `fd` (0 if it was written).
+func writeError(_ fd: Int32) -> Int32 {
+    var byte: UInt8 = 0x21
+    return send(fd, &byte, 1, Int32(MSG_NOSIGNAL)) == 1 ? 0 : errno
+}
+
+/// How many connected sockets bound to `path` exist (the lines of /proc/net/unix in state 03 with that
+/// path): the device's end of each host client's connection to the attachment is one.
+func connectedSockets(boundTo path: String) -> Int {
+    let fd = open("/proc/net/unix", O_RDONLY)
+    guard fd >= 0 else { return -1 }
+    defer { close(fd) }
+    var text: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+        guard count > 0 else { break }
+        text += buffer[0 ..< count]
+    }
+    return String(decoding: text, as: UTF8.self).split(separator: "\n").filter { line in
+        let fields = line.split(separator: " ")
+        return fields.count == 8 && fields[5] == "03" && fields[7] == path
+    }.count
 }
 
 /// Reads from a blocking socket until `count` bytes arrived or end of file.
@@ -151,7 +240,7 @@ struct VirtioVsockDeviceTests {
         #expect(readSocket(host, count: 1).isEmpty)  // end of file
     }
 
-    @Test("A host client's CONNECT P reaches the guest's port P; OK <port>; data both ways; close sends SHUTDOWN")
+    @Test("A host client's CONNECT P reaches the guest's port P; OK <port>; data both ways; half-close sends SHUTDOWN(SEND)")
     func hostToGuest() throws {
         var guest = try VsockGuest()
         let client = connectUnix(guest.path)
@@ -169,7 +258,206 @@ struct VirtioVsockDeviceTests {
         #expect(data.first?.1 == Array("world".utf8) && data.first?.0.destinationPort == 52)
         shutdown(client, Int32(SHUT_WR))
         let end = try guest.receivePackets(1)
-        #expect(end.first?.0.operation == .shutdown && end.first?.0.flags == 3)
+        #expect(end.first?.0.operation == .shutdown && end.first?.0.flags == 2)
+    }
+
+    // MARK: Shutdown and reset (virtio 1.2, 5.10.6.5: SHUTDOWN flags RCV = 1, SEND = 2)
+
+    @Test("A host client that writes and half-closes gets the guest's reply, then end of file once the guest shuts down")
+    func hostHalfClose() throws {
+        var guest = try VsockGuest()
+        let (client, hostPort) = try guest.hostConnection(toGuestPort: 52)
+        defer { close(client) }
+        #expect(connectedSockets(boundTo: guest.path) == 1)  // the device's end
+
+        writeSocket(client, "request")
+        shutdown(client, Int32(SHUT_WR))
+        let packets = try guest.receivePackets(until: .shutdown)
+        #expect(packets.map(\.0.operation) == [.readWrite, .shutdown])
+        #expect(packets.first?.1 == Array("request".utf8))
+        // SEND only: the host sends no more but still receives.
+        #expect(packets.last?.0.flags == 2)
+        #expect(packets.last?.0.sourcePort == hostPort && packets.last?.0.destinationPort == 52)
+
+        try guest.send(VsockGuest.packet(.readWrite, from: 52, to: hostPort), Array("reply".utf8))
+        #expect(readSocket(client, count: 5) == Array("reply".utf8))
+        usleep(50_000)
+        #expect(try guest.takePackets().isEmpty)  // no reset: the guest may still send
+        #expect(connectedSockets(boundTo: guest.path) == 1)
+
+        // The guest is done too: end of file for the host, RST for the guest, the socket closed.
+        try guest.send(VsockGuest.packet(.shutdown, from: 52, to: hostPort, flags: 2))
+        #expect(isEndOfFile(client))
+        let end = try guest.receivePackets(1)
+        #expect(end.map(\.0.operation) == [.reset])
+        #expect(end.first?.0.sourcePort == hostPort && end.first?.0.destinationPort == 52)
+        #expect(connectedSockets(boundTo: guest.path) == 0)
+        #expect(try !guest.hasConnection(from: 52, to: hostPort))
+    }
+
+    @Test("A guest that half-closes: the host reads its data, then end of file, and can still answer")
+    func guestHalfClose() throws {
+        var guest = try VsockGuest()
+        let (host, listener) = try guest.guestConnection(from: 6000, to: 80)
+        defer { close(host); close(listener); unlink("\(guest.path)_80") }
+
+        try guest.send(VsockGuest.packet(.readWrite, from: 6000, to: 80), Array("GET".utf8))
+        try guest.send(VsockGuest.packet(.shutdown, from: 6000, to: 80, flags: 2))
+        #expect(readSocket(host, count: 3) == Array("GET".utf8))
+        #expect(isEndOfFile(host))
+
+        writeSocket(host, "200 OK")
+        let answer = try guest.receivePackets(1)
+        #expect(answer.map(\.0.operation) == [.readWrite])
+        #expect(answer.first?.1 == Array("200 OK".utf8))
+        #expect(try guest.hasConnection(from: 6000, to: 80))
+
+        // The host is done too: SHUTDOWN(SEND), then RST, and the connection is gone.
+        shutdown(host, Int32(SHUT_WR))
+        let end = try guest.receivePackets(until: .reset)
+        #expect(end.map(\.0.operation) == [.shutdown, .reset])
+        #expect(end.first?.0.flags == 2)
+        #expect(try !guest.hasConnection(from: 6000, to: 80))
+    }
+
+    @Test("The guest's full shutdown (flags 3, or RCV then SEND) ends the connection with RST and closes the socket")
+    func guestFullShutdown() throws {
+        var guest = try VsockGuest()
+        let (host, listener) = try guest.guestConnection(from: 7000, to: 81)
+        defer { close(host); close(listener); unlink("\(guest.path)_81") }
+        try guest.send(VsockGuest.packet(.readWrite, from: 7000, to: 81), Array("last words".utf8))
+        try guest.send(VsockGuest.packet(.shutdown, from: 7000, to: 81, flags: 3))
+        #expect(try guest.receivePackets(1).map(\.0.operation) == [.reset])
+        #expect(readSocket(host, count: 100) == Array("last words".utf8))  // then end of file
+        #expect(writeError(host) == EPIPE)  // the device's socket is closed, not only shut
+        #expect(try !guest.hasConnection(from: 7000, to: 81))
+
+        // RCV first: the socket is no longer read for the guest, which may still send.
+        let (second, secondListener) = try guest.guestConnection(from: 7001, to: 82)
+        defer { close(second); close(secondListener); unlink("\(guest.path)_82") }
+        try guest.send(VsockGuest.packet(.shutdown, from: 7001, to: 82, flags: 1))
+        writeSocket(second, "unwanted")
+        usleep(50_000)
+        #expect(try guest.takePackets().isEmpty)
+        try guest.send(VsockGuest.packet(.readWrite, from: 7001, to: 82), Array("still".utf8))
+        #expect(readSocket(second, count: 5) == Array("still".utf8))
+        // Then SEND: both directions are over.
+        try guest.send(VsockGuest.packet(.shutdown, from: 7001, to: 82, flags: 2))
+        #expect(try guest.receivePackets(1).map(\.0.operation) == [.reset])
+        // The device closed its socket with "unwanted" still unread, so the host sees a reset, not an end
+        // of file (as with TCP).
+        var byte: UInt8 = 0
+        let count = recv(second, &byte, 1, 0)
+        #expect(count == -1 && errno == ECONNRESET)
+        #expect(writeError(second) == EPIPE)
+        #expect(try !guest.hasConnection(from: 7001, to: 82))
+    }
+
+    @Test("Data the host socket has not taken yet is written before a full shutdown's RST")
+    func fullShutdownFlushesFirst() throws {
+        var guest = try VsockGuest()
+        let (host, listener) = try guest.guestConnection(from: 7100, to: 83)
+        defer { close(host); close(listener); unlink("\(guest.path)_83") }
+        // 256 KiB (the credit the device gives), more than a Unix socket takes at once (wmem_default is
+        // usually 208 KiB), while the host reads nothing.
+        let data = (0 ..< 4 * 65536).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 9) }
+        for chunk in 0 ..< 4 {
+            try guest.send(VsockGuest.packet(.readWrite, from: 7100, to: 83), Array(data[chunk * 65536 ..< (chunk + 1) * 65536]))
+        }
+        try guest.send(VsockGuest.packet(.shutdown, from: 7100, to: 83, flags: 3))
+        usleep(50_000)
+        let early = try guest.takePackets()
+        #expect(!early.contains { $0.0.operation == .reset })  // not before the data is out
+        let received = readSocket(host, count: data.count + 1)  // every byte, then end of file
+        let intact = received == data
+        #expect(intact, "the host read \(received.count) of \(data.count) bytes, \(intact ? "" : "not ")as sent")
+        let late = try guest.receivePackets(until: .reset)
+        #expect(late.last?.0.operation == .reset)
+        #expect(!(early + late).contains { $0.0.operation != .reset && $0.0.operation != .creditUpdate })
+        #expect(try !guest.hasConnection(from: 7100, to: 83))
+    }
+
+    @Test("A host that closes its socket altogether: its data, SHUTDOWN(SEND), then RST")
+    func hostFullClose() throws {
+        var guest = try VsockGuest()
+        let (client, hostPort) = try guest.hostConnection(toGuestPort: 53)
+        writeSocket(client, "bye")
+        close(client)
+        let packets = try guest.receivePackets(until: .reset)
+        #expect(packets.map(\.0.operation) == [.readWrite, .shutdown, .reset])
+        #expect(packets.first?.1 == Array("bye".utf8))
+        #expect(packets.dropFirst().first?.0.flags == 2)
+        #expect(connectedSockets(boundTo: guest.path) == 0)
+        #expect(try !guest.hasConnection(from: 53, to: hostPort))
+        usleep(50_000)
+        #expect(try guest.takePackets().isEmpty)
+        #expect(!guest.driver.status.contains(.deviceNeedsReset))
+    }
+
+    @Test("A host that closes while the guest gives no credit: its data, SHUTDOWN(SEND) and RST once credit comes")
+    func hostCloseWithoutCredit() throws {
+        var guest = try VsockGuest()
+        let listener = listenUnix("\(guest.path)_86")
+        defer { close(listener); unlink("\(guest.path)_86") }
+        try guest.send(VsockGuest.packet(.request, from: 7400, to: 86, bufferAllocation: 0))
+        #expect(try guest.receivePackets(1).first?.0.operation == .response)
+        let host = accept(listener, nil, nil)
+        writeSocket(host, "x")
+        usleep(20_000)
+        // Hung up while its data waits for credit (epoll reports the hang-up even to a paused watch: the
+        // device stops watching rather than spin).
+        close(host)
+        usleep(50_000)
+        #expect(try guest.takePackets().isEmpty)
+        try guest.send(VsockGuest.packet(.creditUpdate, from: 7400, to: 86, bufferAllocation: 100))
+        let packets = try guest.receivePackets(until: .reset)
+        #expect(packets.map(\.0.operation) == [.readWrite, .shutdown, .reset])
+        #expect(packets.first?.1 == Array("x".utf8))
+        #expect(packets.dropFirst().first?.0.flags == 2)
+        #expect(try !guest.hasConnection(from: 7400, to: 86))
+    }
+
+    @Test("A host socket that fails (ECONNRESET: closed with data unread) resets the connection at once")
+    func hostSocketError() throws {
+        var guest = try VsockGuest()
+        let (host, listener) = try guest.guestConnection(from: 7200, to: 84)
+        defer { close(listener); unlink("\(guest.path)_84") }
+        try guest.send(VsockGuest.packet(.readWrite, from: 7200, to: 84), Array("never read".utf8))
+        usleep(20_000)
+        close(host)
+        // No SHUTDOWN: the read fails, which is not an end of file.
+        #expect(try guest.receivePackets(1).map(\.0.operation) == [.reset])
+        #expect(try !guest.hasConnection(from: 7200, to: 84))
+    }
+
+    @Test("Shutdown flags from the guest are checked: unknown bits ignored, data after SEND and shutdown before the handshake reset")
+    func hostileShutdowns() throws {
+        var guest = try VsockGuest()
+        let (host, listener) = try guest.guestConnection(from: 7300, to: 85)
+        defer { close(host); close(listener); unlink("\(guest.path)_85") }
+        // Flags 0 and unknown bits change nothing.
+        try guest.send(VsockGuest.packet(.shutdown, from: 7300, to: 85, flags: 0))
+        try guest.send(VsockGuest.packet(.shutdown, from: 7300, to: 85, flags: 0xFFFF_FFFC))
+        try guest.send(VsockGuest.packet(.readWrite, from: 7300, to: 85), Array("ok".utf8))
+        #expect(readSocket(host, count: 2) == Array("ok".utf8))
+        writeSocket(host, "back")
+        #expect(try guest.receivePackets(1).first?.1 == Array("back".utf8))
+        // Data after its SEND shutdown breaks the guest's promise: RST.
+        try guest.send(VsockGuest.packet(.shutdown, from: 7300, to: 85, flags: 2))
+        #expect(isEndOfFile(host))
+        try guest.send(VsockGuest.packet(.readWrite, from: 7300, to: 85), Array("more".utf8))
+        #expect(try guest.receivePackets(1).map(\.0.operation) == [.reset])
+        #expect(try !guest.hasConnection(from: 7300, to: 85))
+
+        // A shutdown for a host connection the guest has not accepted: RST, and the client is closed.
+        let client = connectUnix(guest.path)
+        defer { close(client) }
+        writeSocket(client, "CONNECT 54\n")
+        let request = try #require(try guest.receivePackets(1).first?.0)
+        try guest.send(VsockGuest.packet(.shutdown, from: 54, to: request.sourcePort, flags: 3))
+        #expect(try guest.receivePackets(1).map(\.0.operation) == [.reset])
+        #expect(readSocket(client, count: 1).isEmpty)
+        #expect(!guest.driver.status.contains(.deviceNeedsReset))
     }
 
     @Test("The guest's credit limits what the host sends; a credit update releases the rest")
