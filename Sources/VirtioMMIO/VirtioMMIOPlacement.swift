@@ -34,4 +34,14 @@ public struct VirtioMMIOPlacement: Sendable, Hashable {
             VirtioMMIOPlacement(base: base + UInt64(index) * VirtioMMIOTransport.windowSize, gsi: firstGSI + UInt32(index))
         }
     }
+
+    /// `count` placements one window apart from `base`, taking their GSIs in order from `gsis` (the
+    /// lines the machine's other devices leave free, e.g. skipping the RTC's 8 and the ACPI SCI's 9),
+    /// or nil when `gsis` has fewer than `count`.
+    public static func consecutive(count: Int, base: UInt64, gsis: [UInt32]) -> [VirtioMMIOPlacement]? {
+        guard count <= gsis.count else { return nil }
+        return (0 ..< count).map { index in
+            VirtioMMIOPlacement(base: base + UInt64(index) * VirtioMMIOTransport.windowSize, gsi: gsis[index])
+        }
+    }
 }

@@ -118,6 +118,16 @@ extension ExampleTests {
             #expect(try ExampleRunner.run("microvm", arguments: ["--kernel", "/nonexistent", "--", "true"]).status == 125)
             #expect(try ExampleRunner.run("microvm", arguments: ["--kernel", "k"]).status == 125, "no command")
             #expect(try ExampleRunner.run("microvm", arguments: ["--disk", "x,rw", "--kernel", "k", "--", "true"]).status == 125)
+            #expect(try ExampleRunner.run("microvm", arguments: ["--virtio-announce", "dsdt", "--kernel", "k", "--", "true"]).status == 125)
+            // Nine disks announced on the command line only: Linux gives command-line devices ISA IRQs
+            // only, and microvm has eight of them free.
+            let scratch = try MicrovmScratch()
+            try Data(count: 4096).write(to: URL(fileURLWithPath: scratch.file("disk")))
+            let (kernel, _) = try TestKernel.paths.get()
+            let nine = try ExampleRunner.run(
+                "microvm", arguments: ["--kernel", kernel, "--virtio-announce", "cmdline"] + (0..<9).flatMap { _ in ["--disk", scratch.file("disk")] } + ["--", "true"])
+            #expect(nine.status == 125)
+            #expect(nine.standardError.contains("9 virtio devices, but interrupt lines for 8 when announced on the command line only"), "\(nine.standardError)")
         }
     }
 }

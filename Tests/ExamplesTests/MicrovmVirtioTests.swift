@@ -176,6 +176,7 @@ extension ExampleTests.Microvm {
             $B ping -c 1 -W 10 10.200.0.1 >/dev/null && echo network ping ok
             echo "hwrng $($B head -c 32 /dev/hwrng | $B od -An -tx1 | $B tr -d ' \\n')"
             echo "vsock-out $(/bin/vsock-echo connect 5001 hello-from-guest)"
+            echo "vda-device $($B readlink -f /sys/block/vda)"
             wait
             echo done
             """
@@ -209,5 +210,39 @@ extension ExampleTests.Microvm {
         #expect(output.standardError.contains("virtio_blk virtio0: [vda] 2048 512-byte logical blocks"), "the kernel log arrived on hvc0")
         #expect(output.standardError.contains("virtio_blk virtio2: [vdc] 8192 512-byte logical blocks"))
         #expect(lines.last == "done")
+        // Announced on the command line and in the DSDT (the default): the test kernel's ACPI loads the
+        // DSDT, so the ACPI devices (`LNRO0005`, in DSDT order) bind first and the command line's second
+        // registration of each window fails its probe with EBUSY, harmlessly.
+        #expect(line("vda-device ")?.hasPrefix("vda-device /sys/devices/platform/LNRO0005:00/virtio0/block/vda") == true, "\(report)")
+    }
+
+    /// The other announcement, for kernels without ACPI: the command line only (`virtio_mmio.device=`),
+    /// with the DSDT left without virtio devices. The same boot powers off through ACPI: busybox's
+    /// `poweroff -f` makes Linux write SLP_TYP(S5) | SLP_EN to PM1_CNT (LegacyDevices' ACPIPM1Registers,
+    /// behind microvm's fixed-hardware FADT), which microvm reports as a power-off before the command's
+    /// status (122).
+    @Test func commandLineAnnouncementAndACPIPowerOff() throws {
+        let scratch = try MicrovmScratch()
+        var random = SystemRandomNumberGenerator()
+        let bytes = Data((0..<(64 << 10)).map { _ in UInt8.random(in: 0...255, using: &random) })
+        try bytes.write(to: URL(fileURLWithPath: scratch.file("disk.img")))
+        let script = """
+            B=/bin/busybox
+            echo "disk-read $($B sha256sum < /dev/vda)"
+            echo "vda-device $($B readlink -f /sys/block/vda)"
+            echo "lnro $($B ls /sys/bus/acpi/devices | $B grep -c LNRO)"
+            $B poweroff -f
+            """
+        let output = try TestKernel.microvm(
+            ["--disk", scratch.file("disk.img") + ",ro", "--virtio-announce", "cmdline", "--console", "hvc0"],
+            ["/bin/busybox", "sh", "-c", script])
+        let lines = output.standardOutput.split(separator: "\n").map(String.init)
+        func line(_ prefix: String) -> String? { lines.first { $0.hasPrefix(prefix) } }
+        let report = "stdout:\n\(output.standardOutput)\nstderr (last 4000):\n\(output.standardError.suffix(4000))"
+        #expect(output.status == 122, "\(report)")
+        #expect(output.standardError.contains("the guest powered off"), "\(report)")
+        #expect(line("disk-read ") == "disk-read \(try TestKernel.sha256(bytes))  -", "\(report)")
+        #expect(line("vda-device ") == "vda-device /sys/devices/virtio-mmio-cmdline/virtio-mmio.0/virtio0/block/vda", "\(report)")
+        #expect(line("lnro ") == "lnro 0", "no virtio device in the DSDT; \(report)")
     }
 }

@@ -44,6 +44,11 @@ struct VirtioMMIOTransportTests {
         #expect(placements.map(\.kernelCommandLineFragment) == [
             "virtio_mmio.device=4K@0xd0000000:5", "virtio_mmio.device=4K@0xd0001000:6",
         ])
+        let skipping = VirtioMMIOPlacement.consecutive(count: 3, base: 0xD000_0000, gsis: [7, 10, 11, 13])
+        #expect(skipping?.map(\.kernelCommandLineFragment) == [
+            "virtio_mmio.device=4K@0xd0000000:7", "virtio_mmio.device=4K@0xd0001000:10", "virtio_mmio.device=4K@0xd0002000:11",
+        ])
+        #expect(VirtioMMIOPlacement.consecutive(count: 3, base: 0xD000_0000, gsis: [5, 6]) == nil, "more devices than lines")
     }
 
     @Test("FEATURES_OK is refused without VERSION_1 or with features the device did not offer")
