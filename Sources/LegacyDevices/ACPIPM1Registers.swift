@@ -13,8 +13,8 @@ import Synchronization
 /// Describe it with `ACPITables`' `FADT.fixedHardware(pm1EventBlock: base, pm1ControlBlock: base + 4,
 /// sciInterrupt: 9)`: no SMI command port, so the machine is always in ACPI mode and SCI_EN always
 /// reads 1. Writing SLP_EN with SLP_TYP equal to ``s5SleepType`` (what the DSDT's `\_S5_` package
-/// declares) asks for ``MachineRequest/powerOff``; other sleep types are ignored (Linux only enters a
-/// state the DSDT declares). ``pressPowerButton()`` sets PWRBTN_STS; the SCI (``sciInterrupt``, a
+/// declares) asks for `MachineRequest.powerOff`; other sleep types are ignored (Linux only enters a
+/// state the DSDT declares). ``pressPowerButton()`` sets PWRBTN_STS; the SCI (the `sciInterrupt` line, a
 /// level-triggered line) is asserted while a status bit is set whose enable bit is set, so Linux's
 /// ACPI button driver sees a fixed-feature power button and the guest shuts down in order.
 ///
