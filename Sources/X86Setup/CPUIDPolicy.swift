@@ -86,6 +86,19 @@ public struct CPUIDPolicy: Sendable {
     public static let rdtscp = Clear(leaf: 0x8000_0001, register: .edx, bit: 27)
     public static let page1GB = Clear(leaf: 0x8000_0001, register: .edx, bit: 26)
 
+    // KVM's paravirtual features (leaf 0x40000001 EAX) that Linux uses through a hypercall (`vmcall`/`vmmcall`
+    // at CPL0), all only with more than one vCPU.
+    /// KVM_FEATURE_PV_UNHALT: paravirtual spinlocks, whose waiters halt and are woken by KVM_HC_KICK_CPU.
+    public static let kvmPVUnhalt = Clear(leaf: 0x4000_0001, register: .eax, bit: 7)
+    /// KVM_FEATURE_PV_SEND_IPI: IPIs through KVM_HC_SEND_IPI instead of the local APIC.
+    public static let kvmPVSendIPI = Clear(leaf: 0x4000_0001, register: .eax, bit: 11)
+    /// KVM_FEATURE_PV_SCHED_YIELD: KVM_HC_SCHED_YIELD to a preempted vCPU when sending it an IPI.
+    public static let kvmPVSchedYield = Clear(leaf: 0x4000_0001, register: .eax, bit: 13)
+    /// KVM_FEATURE_HC_MAP_GPA_RANGE: KVM_HC_MAP_GPA_RANGE (encrypted guests).
+    public static let kvmMapGPARange = Clear(leaf: 0x4000_0001, register: .eax, bit: 16)
+    /// Every KVM paravirtual feature Linux uses through a hypercall.
+    public static let kvmHypercallFeatures = [kvmPVUnhalt, kvmPVSendIPI, kvmPVSchedYield, kvmMapGPARange]
+
     /// The bits to clear, after the topology is applied.
     public var clears: [Clear]
 
