@@ -91,6 +91,13 @@ public enum EmulatorProbe {
         simd("andn", [0xC4, 0xE2, 0xF0, 0xF2, 0xC1], CPUIDPolicy.bmi1, "bmi1"),
         simd("mulx", [0xC4, 0xE2, 0xFB, 0xF6, 0xC1], CPUIDPolicy.bmi2, "bmi2"),
         simd("adcx", [0x66, 0x48, 0x0F, 0x38, 0xF6, 0xC1], CPUIDPolicy.adx, "adx"),
+        // A hypercall (mov eax, KVM_HC_VAPIC_POLL_IRQ; vmcall), which Linux makes for KVM's paravirtual
+        // IPIs, spinlock kicks and yields once it has a second vCPU. Where every CPL0 instruction is
+        // emulated it never completes: the emulator rewrites it to the vendor's hypercall instruction and
+        // "re-executes" it, i.e. emulates it again, forever (the watchdog ends the run). Hiding the
+        // features makes Linux send IPIs through the local APIC and use plain spinlocks.
+        Probe(name: "vmcall", code: [0xB8, 0x01, 0x00, 0x00, 0x00, 0x0F, 0x01, 0xC1], cpuid: [],
+              clears: CPUIDPolicy.kvmHypercallFeatures, kernelParameter: "nopvspin"),
     ]
 
     static func simd(_ name: String, _ code: [UInt8], _ bit: CPUIDPolicy.Clear, _ flag: String) -> Probe {
@@ -164,6 +171,9 @@ public enum EmulatorProbe {
 
     static let codeAddress: UInt64 = 0x10000
     static let dataAddress: UInt64 = 0x11000
+    /// How long one `run()` of a CPL0 probe may take (it takes microseconds where the instruction works);
+    /// a probe fails when its vCPU is still at the same RIP after two such deadlines.
+    static let runDeadline = 0.05
     static let debug = getenv("KVM_PROBE_DEBUG") != nil || getenv("BOOT_PROBE_DEBUG") != nil
     /// `out 0x80, al; hlt`: the marker exit that says the instruction before it ran.
     static let marker: [UInt8] = [0xE6, 0x80, 0xF4]
@@ -199,7 +209,8 @@ public enum EmulatorProbe {
 
     /// Whether the probe's instruction at CPL0 fails: only the marker exit counts as success. KVM's
     /// emulation failure is the usual failure; a triple fault means the instruction raised #UD (no
-    /// IDT gates here), which a kernel that sees the feature in CPUID would take too. A probe that cannot
+    /// IDT gates here), which a kernel that sees the feature in CPUID would take too; a vCPU that stays
+    /// at one RIP for two ``runDeadline``s (stopped by a ``ProbeWatchdog``) never completes it. A probe that cannot
     /// even be set up (the CPU lacks a CR4 bit) says nothing and clears nothing.
     private static func fails(_ probe: Probe, on vcpu: VCPU, vm: VirtualMachine, guest: ProbeGuest) -> Bool {
         do {
@@ -215,12 +226,21 @@ public enum EmulatorProbe {
             registers.rdi = dataAddress
             registers.rax = probe.cr4 & cr4OSXSAVE != 0 ? 1 : 0  // xrstor: restore x87 from the init state
             try vcpu.setRegisters(registers)
-            for _ in 0..<4 {
-                let exit = try vcpu.run()
+            var stoppedAt: UInt64?
+            for _ in 0..<8 {
+                let watchdog = try ProbeWatchdog(stopper: vcpu.stopper, seconds: runDeadline)
+                let exit = Swift.Result { () throws(KVMRuntimeError) in try vcpu.run() }
+                watchdog.cancel()
                 if debug { printError("probe \(probe.name): \(exit)") }
-                switch exit {
+                switch try exit.get() {
                 case .io(let io) where io.port == 0x80: return false
                 case .interrupted: continue
+                case .stopped:
+                    // The deadline passed (or a late stop met the next entry). Still at the same RIP one
+                    // deadline later: the instruction neither completes nor fails.
+                    let rip = try vcpu.registers().rip
+                    if rip == stoppedAt { return true }
+                    stoppedAt = rip
                 default: return true
                 }
             }

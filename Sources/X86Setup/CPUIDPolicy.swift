@@ -11,10 +11,14 @@ import KVMBindings
 ///   under a hypervisor, EDX[28] (HTT) set when there is more than one;
 /// - leaf 4 (Intel's cache parameters): EAX[31:26] = cores per package - 1, EAX[25:14] = the
 ///   threads sharing the cache - 1 (1 for L1/L2, all cores for L3 and beyond);
-/// - leaves 0xB and 0x1F (extended topology): SMT level with one thread, core level with
-///   `cpuCount` cores, EDX = x2APIC id;
-/// - AMD's 0x80000008 ECX (cores - 1 and their APIC id bits) and 0x8000001E (extended APIC id,
-///   core id).
+/// - leaves 0xB and 0x1F (extended topology), where the supported list has them: rebuilt as
+///   subleaf 0 the SMT level with one thread, subleaf 1 the core level with `cpuCount` cores,
+///   subleaf 2 the end of the list (type 0); EDX = x2APIC id. KVM lists only subleaf 0 (zeroed), and
+///   a vCPU asking for a subleaf the table lacks reads zeros, which ends Linux's walk before the
+///   core level: it then takes the whole APIC id as the package id, and puts each vCPU in a package
+///   of its own;
+/// - AMD's 0x80000008 ECX (cores - 1 and their APIC id bits), 0x8000001D (AMD's cache parameters:
+///   EAX[25:14] as in leaf 4) and 0x8000001E (extended APIC id, core id, node 0).
 /// The hypervisor leaves KVM lists (0x40000000: "KVMKVMKVM", 0x40000001: KVM's paravirtual
 /// features) are passed through.
 public struct CPUIDPolicy: Sendable {
@@ -82,6 +86,19 @@ public struct CPUIDPolicy: Sendable {
     public static let rdtscp = Clear(leaf: 0x8000_0001, register: .edx, bit: 27)
     public static let page1GB = Clear(leaf: 0x8000_0001, register: .edx, bit: 26)
 
+    // KVM's paravirtual features (leaf 0x40000001 EAX) that Linux uses through a hypercall (`vmcall`/`vmmcall`
+    // at CPL0), all only with more than one vCPU.
+    /// KVM_FEATURE_PV_UNHALT: paravirtual spinlocks, whose waiters halt and are woken by KVM_HC_KICK_CPU.
+    public static let kvmPVUnhalt = Clear(leaf: 0x4000_0001, register: .eax, bit: 7)
+    /// KVM_FEATURE_PV_SEND_IPI: IPIs through KVM_HC_SEND_IPI instead of the local APIC.
+    public static let kvmPVSendIPI = Clear(leaf: 0x4000_0001, register: .eax, bit: 11)
+    /// KVM_FEATURE_PV_SCHED_YIELD: KVM_HC_SCHED_YIELD to a preempted vCPU when sending it an IPI.
+    public static let kvmPVSchedYield = Clear(leaf: 0x4000_0001, register: .eax, bit: 13)
+    /// KVM_FEATURE_HC_MAP_GPA_RANGE: KVM_HC_MAP_GPA_RANGE (encrypted guests).
+    public static let kvmMapGPARange = Clear(leaf: 0x4000_0001, register: .eax, bit: 16)
+    /// Every KVM paravirtual feature Linux uses through a hypercall.
+    public static let kvmHypercallFeatures = [kvmPVUnhalt, kvmPVSendIPI, kvmPVSchedYield, kvmMapGPARange]
+
     /// The bits to clear, after the topology is applied.
     public var clears: [Clear]
 
@@ -92,9 +109,12 @@ public struct CPUIDPolicy: Sendable {
     /// The leaves for vCPU `cpu` (its APIC id) of `cpuCount`.
     public func entries(for cpu: Int, cpuCount: Int, from supported: CPUIDEntries) -> CPUIDEntries {
         precondition(cpuCount >= 1 && (0 ..< cpuCount).contains(cpu), "vCPU \(cpu) of \(cpuCount)")
-        var entries = supported
         let apicID = UInt32(cpu)
         let coreBits = UInt32(cpuCount <= 1 ? 0 : (Int.bitWidth - (cpuCount - 1).leadingZeroBitCount))
+        var entries = CPUIDEntries(supported.filter { $0.function != 0xB && $0.function != 0x1F })
+        for leaf: UInt32 in [0xB, 0x1F] where supported.contains(where: { $0.function == leaf }) {
+            entries.entries += Self.extendedTopology(leaf: leaf, apicID: apicID, cpuCount: cpuCount, coreBits: coreBits)
+        }
         for index in entries.indices {
             var entry = entries[index]
             switch entry.function {
@@ -106,24 +126,12 @@ public struct CPUIDPolicy: Sendable {
                 let level = (entry.eax >> 5) & 7
                 let sharing = level >= 3 ? UInt32(cpuCount - 1) : 0
                 entry.eax = (entry.eax & 0x3FFF) | (min(sharing, 0xFFF) << 14) | (min(UInt32(cpuCount - 1), 63) << 26)
-            case 0xB, 0x1F:
-                switch entry.index {
-                case 0:  // SMT level: one thread per core
-                    entry.eax = 0
-                    entry.ebx = 1
-                    entry.ecx = 1 << 8
-                case 1:  // core level: cpuCount cores
-                    entry.eax = coreBits
-                    entry.ebx = UInt32(cpuCount)
-                    entry.ecx = 2 << 8 | 1
-                default:
-                    entry.eax = 0
-                    entry.ebx = 0
-                    entry.ecx = entry.index
-                }
-                entry.edx = apicID
             case 0x8000_0008:  // AMD: cores per package - 1, and the APIC id bits they use
                 entry.ecx = (entry.ecx & ~0xF0FF) | coreBits << 12 | UInt32(min(cpuCount - 1, 255))
+            case 0x8000_001D where entry.eax & 0x1F != 0:  // AMD's leaf 4: only the sharing field
+                let level = (entry.eax >> 5) & 7
+                let sharing = level >= 3 ? UInt32(cpuCount - 1) : 0
+                entry.eax = (entry.eax & ~(0xFFF << 14)) | (min(sharing, 0xFFF) << 14)
             case 0x8000_001E:
                 entry.eax = apicID
                 entry.ebx = UInt32(cpu & 0xFF)  // core id, one thread per core
@@ -134,6 +142,28 @@ public struct CPUIDPolicy: Sendable {
             entries[index] = entry
         }
         return cleared(entries)
+    }
+
+    /// Leaf 0xB or 0x1F for one vCPU: the SMT level (one thread per core), the core level
+    /// (`cpuCount` cores, the APIC id's low `coreBits` bits) and the terminating subleaf, each with
+    /// EDX = the x2APIC id, and flagged as indexed so KVM matches the subleaf.
+    static func extendedTopology(leaf: UInt32, apicID: UInt32, cpuCount: Int, coreBits: UInt32) -> [KVMCPUIDEntry2] {
+        let levels: [(eax: UInt32, ebx: UInt32, ecx: UInt32)] = [
+            (0, 1, 1 << 8 | 0),  // SMT: next level's shift 0, one logical processor, type 1
+            (coreBits, UInt32(cpuCount), 2 << 8 | 1),  // core: shift to the package id, type 2
+            (0, 0, 2),  // type 0: the end
+        ]
+        return levels.enumerated().map { index, level in
+            var entry = KVMCPUIDEntry2()
+            entry.function = leaf
+            entry.index = UInt32(index)
+            entry.flags = KVMCPUIDFlags.signifcantIndex.rawValue
+            entry.eax = level.eax
+            entry.ebx = level.ebx
+            entry.ecx = level.ecx
+            entry.edx = apicID
+            return entry
+        }
     }
 
     /// `entries` with every bit in ``clears`` cleared.

@@ -114,6 +114,15 @@ extension ExampleTests {
             #expect(output.standardOutput.isEmpty)
         }
 
+        /// Two vCPUs: the guest brings the second one online. (It hung in "smp: Bringing up secondary
+        /// CPUs" where KVM emulates kernel code: the new CPU's first paravirtual IPI was a `vmcall` the
+        /// emulator "re-executes" forever, until the emulator probe hid KVM's hypercall features.)
+        @Test func twoVCPUsAreBothOnline() throws {
+            let output = try TestKernel.microvm(["--cpus", "2"], ["/bin/busybox", "grep", "-c", "processor", "/proc/cpuinfo"], timeout: 120)
+            #expect(output.standardOutput == "2\n", "stderr:\n\(output.standardError)")
+            #expect(output.status == 0)
+        }
+
         @Test func usageErrors() throws {
             #expect(try ExampleRunner.run("microvm", arguments: ["--kernel", "/nonexistent", "--", "true"]).status == 125)
             #expect(try ExampleRunner.run("microvm", arguments: ["--kernel", "k"]).status == 125, "no command")

@@ -1,4 +1,6 @@
 import EmulatedCPL0Fallbacks
+import KVM
+import KVMBindings
 import Testing
 import X86Setup
 
@@ -27,6 +29,19 @@ import X86Setup
         #expect(result.kernelParameters == ["noxsave", EmulatorProbe.Result.glibcVectorTunables, "clearcpuid=cx16,popcnt"])
         result.failed = ["popcnt"]  // the kernel can use XSAVE: nothing to tell glibc
         #expect(result.kernelParameters == ["clearcpuid=popcnt"])
+    }
+
+    /// A hypercall that never completes hides KVM's hypercall-based paravirtual features (with a second
+    /// vCPU, Linux's PV IPIs otherwise loop forever in `vmcall`) and their spinlocks.
+    @Test func vmcallHidesKVMsHypercallFeatures() {
+        let result = EmulatorProbe.Result(failed: ["vmcall"], userSyscall: .arrivesAtCPL3(errorCode: 0x15))
+        #expect(result.defaultClears == [CPUIDPolicy.kvmPVUnhalt, CPUIDPolicy.kvmPVSendIPI, CPUIDPolicy.kvmPVSchedYield, CPUIDPolicy.kvmMapGPARange])
+        #expect(result.kernelParameters == ["nopvspin"])
+        var leaf = KVMCPUIDEntry2()
+        leaf.function = 0x4000_0001
+        leaf.eax = 0x0100_7EFB  // what this PVM host's KVM offers
+        let cleared = CPUIDPolicy(clears: result.defaultClears).cleared(CPUIDEntries([leaf]))
+        #expect(cleared[0].eax == 0x0100_7EFB & ~UInt32(1 << 7 | 1 << 11 | 1 << 13), "PV_UNHALT, PV_SEND_IPI, PV_SCHED_YIELD hidden, kvm-clock kept")
     }
 
     @Test func nothingOnHardwareVirtualization() {
