@@ -95,7 +95,8 @@ public enum ExecutableCode {
             if header.type == ProgramHeader.load, header.flags & ProgramHeader.writable == 0 {
                 let first = (header.start + mask) & ~mask, last = end & ~mask
                 if first < last {
-                    regions.append(Region(kind: header.flags & ProgramHeader.executable != 0 ? .code : .readOnlyData, addresses: first..<last))
+                    let kind: Region.Kind = header.flags & ProgramHeader.executable != 0 ? .code : .readOnlyData
+                    regions.append(Region(kind: kind, addresses: first..<last))
                 }
             } else if header.type == ProgramHeader.relocationReadOnly {
                 let first = header.start & ~mask, last = end & ~mask
@@ -177,7 +178,8 @@ public enum ExecutableCode {
                 // which holds `entries.count >= count` of them and lives for the call.
                 let read = unsafe entries.withUnsafeMutableBytes { unsafe pread(descriptor, $0.baseAddress, count * 8, offset) }
                 guard read == count * 8 else {
-                    throw .system(read < 0 ? .fromCurrentErrno(operation: "pread(/proc/self/pagemap)") : KVMError(operation: "pread(/proc/self/pagemap)", errno: .ioError))
+                    let operation = "pread(/proc/self/pagemap)"
+                    throw .system(read < 0 ? .fromCurrentErrno(operation: operation) : KVMError(operation: operation, errno: .ioError))
                 }
                 for entry in entries.prefix(count) {
                     if PagemapEntry(entry).isMappedFilePage {
