@@ -7,9 +7,12 @@
 // - Swift's Glibc module has no <sys/eventfd.h> and no `memfd_create`; calling them here links them
 //   statically like any libc function, so they work in a fully static executable, where looking
 //   them up at run time (`dlsym`) finds nothing (see GNUExtensions.c); nor `pthread_setname_np`.
+// - `dl_iterate_phdr` takes a C callback, `userfaultfd` has no libc wrapper and its ioctl requests are
+//   function-like macros: the executable's own segments and fault-around (ExecutableCode.swift).
 #ifndef CKVM_SHIMS_H
 #define CKVM_SHIMS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
 
@@ -42,6 +45,31 @@ int ckvm_set_thread_name(const char *name);
 /// The host's RAM plus swap in bytes (`sysinfo`: totalram + totalswap, times mem_unit), saturating
 /// at UINT64_MAX; 0 if sysinfo fails. Swift's Glibc module does not export <sys/sysinfo.h>.
 uint64_t ckvm_host_memory_and_swap(void);
+
+/// One program header of the running executable: a loadable segment (`type` PT_LOAD, 1) or its
+/// read-only-after-relocation part (PT_GNU_RELRO, 0x6474e552); `flags` are PF_X (1), PF_W (2), PF_R (4).
+struct ckvm_segment {
+    uintptr_t start;
+    uintptr_t size;
+    uint32_t type;
+    uint32_t flags;
+};
+
+/// The executable's PT_LOAD and PT_GNU_RELRO headers, in program-header order, relocated to where
+/// they are mapped (`dl_iterate_phdr`'s first object). Fills at most `capacity`; returns how many
+/// there are.
+int ckvm_executable_segments(struct ckvm_segment *segments, int capacity);
+
+/// A userfaultfd (O_CLOEXEC, O_NONBLOCK, user-mode faults only) with the API handshake done and
+/// UFFD_FEATURE_WP_ASYNC (Linux 6.7) enabled; -1 with errno set on failure, and `*failed_step` 0 if
+/// `userfaultfd` failed, 1 if `UFFDIO_API` did. With WP_ASYNC a write-protect fault is resolved by
+/// the kernel itself: nothing is ever queued on the descriptor, which need not be read.
+int ckvm_userfaultfd_open_wp_async(int *failed_step);
+
+/// `UFFDIO_REGISTER` of `[start, start + length)` (page-aligned) in write-protect mode; 0 or -1 with
+/// errno set. The kernel does no fault-around in a range registered so (mm/memory.c,
+/// should_fault_around → uffd_disable_fault_around).
+int ckvm_userfaultfd_register_wp(int fd, uintptr_t start, size_t length);
 
 /// memfd_create flags and madvise advice, defined here for C libraries whose headers predate them.
 #define CKVM_MFD_CLOEXEC 0x0001U

@@ -9,7 +9,7 @@ struct Options: Equatable {
     static let usage = """
         usage: boot --kernel PATH [--initrd PATH] [--cmdline STR] [--memory MiB] [--cpus N]
                     [--decompress host|guest] [--huge-pages] [--prefault] [--timeout SECONDS] [--cpuid-clear LEAF[.SUBLEAF].REG.BIT]... [--no-probe]
-                    [--no-emulation-fallback] [--report-memory] [--profile-guest MS [--symbols PATH]]
+                    [--no-emulation-fallback] [--report-memory] [--fault-around] [--profile-guest MS [--symbols PATH]]
                     [--verbose] [--dry-run]
                boot --probe-only
 
@@ -30,6 +30,8 @@ struct Options: Equatable {
                                where KVM cannot emulate a kernel int3 or fwait, fail instead of delivering
                                the #BP through the guest's IDT (int3) or stepping over it (fwait)
           --report-memory      print the VMM's RSS, the guest memory touched and their difference at exit
+          --fault-around       map the VMM's own code as the kernel does by default, 64 KiB around each page
+                               run, and keep what start-up and setup mapped (more memory, fewer page faults)
           --profile-guest MS   sample every vCPU's RIP every MS milliseconds; print where the guest spent
                                its time at exit (overall and as a timeline)
           --symbols PATH       a System.map to name the sampled functions (e.g. from the kernel's -dbg package)
@@ -58,6 +60,7 @@ struct Options: Equatable {
     var probeEmulator = true
     var emulationFallback = true
     var reportMemory = false
+    var faultAround = false
     var profileIntervalMilliseconds: Int?
     var symbolsPath: String?
     var verbose = false
@@ -110,6 +113,7 @@ struct Options: Equatable {
             case "--no-probe": probeEmulator = false
             case "--no-emulation-fallback": emulationFallback = false
             case "--report-memory": reportMemory = true
+            case "--fault-around": faultAround = true
             case "--profile-guest": profileIntervalMilliseconds = try number(argument)
             case "--symbols": symbolsPath = try value(argument)
             case "--verbose", "-v": verbose = true

@@ -13,7 +13,8 @@
 // 6. Machine.swift runs a thread per vCPU (the runtime's spawnVCPU); RunLoop.swift sets each vCPU up
 //    (X86Setup: entry state, BootMSRs, FPUDefaults, LocalAPICSetup) and answers its exits through the bus,
 //    the fallbacks (VCPUFallbacks) first. Console.swift prints COM1 and feeds it stdin.
-// 7. `--timeout`, `--report-memory` (KVM's VMMMemoryUsage), `--profile-guest MS [--symbols System.map]`
+// 7. The VMM's own code stays resident only where it runs (KVM's ExecutableCode), unless `--fault-around`.
+// 8. `--timeout`, `--report-memory` (KVM's VMMMemoryUsage), `--profile-guest MS [--symbols System.map]`
 //    (KVM's GuestProfiler) and `--dry-run` (DryRun.swift: what would be booted, without /dev/kvm).
 //
 // Exit status: 0 the guest powered off or reset, 1 guest failure or kernel panic, 2 usage error,
@@ -49,6 +50,15 @@ func symbolTable(path: String) throws -> GuestSymbolTable {
 
 func verbose(_ message: @autoclosure () -> String) {
     if options.verbose { Messages.printError("boot: " + message()) }
+}
+
+// From here on the kernel maps the executable's code and constants a page at a time as they run,
+// instead of 64 KiB around each page touched, and what start-up mapped is unmapped: most of a VMM's
+// resident memory is otherwise code it never runs (ExecutableCode). Where the host forbids the first
+// (before Linux 6.7, or a seccomp filter without userfaultfd), code comes back 64 KiB at a time.
+if !options.faultAround {
+    do { try ExecutableCode.disableFaultAround() } catch { verbose("fault-around stays on: \(error)") }
+    do { try ExecutableCode.unmapCleanPages() } catch { verbose("VMM code stays mapped: \(error)") }
 }
 
 if options.probeOnly {
@@ -145,6 +155,8 @@ do {
     fatal("\(error)", status: 3)
 }
 
+// The machine is set up: unmap the code that only set it up (what runs the guest maps itself back).
+if !options.faultAround { _ = try? ExecutableCode.unmapCleanPages() }
 let outcome = machine.run()
 verbose(machine.statistics.summary)
 if let profiler = machine.profiler { Messages.printError("boot: " + profiler.report()) }

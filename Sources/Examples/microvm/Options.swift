@@ -23,12 +23,17 @@ struct Options {
     var rng = false
     var console = Console.ttyS0
     var virtioAnnouncement = VirtioAnnouncement.both
+    var faultAround = false
     var command: [String] = []
 
     static let usage = """
         usage: microvm --kernel PATH [--initrd PATH] [--memory MiB] [--cpus N] [--append STR] [--timeout S] [--verbose]
                        [--disk PATH[,ro]]... [--net tap=NAME[,mac=MAC]] [--vsock cid=N,path=PATH] [--rng]
-                       [--console ttyS0|hvc0] [--virtio-announce both|cmdline|acpi] -- COMMAND [ARG...]
+                       [--console ttyS0|hvc0] [--virtio-announce both|cmdline|acpi] [--fault-around] -- COMMAND [ARG...]
+        --virtio-announce  where the virtio devices are announced: the kernel command line and the DSDT (both,
+                        the default), or one of them
+        --fault-around  map microvm's own code as the kernel does by default, 64 KiB around each page run, and
+                        keep what start-up and setup mapped (more memory, fewer page faults)
         exit status: COMMAND's, or 121 kernel panic, 122 the guest ended without the command's status,
                      123 guest or VMM failure, 124 timeout, 125 usage or host error
         """
@@ -80,6 +85,7 @@ struct Options {
                 }
                 vsock = Vsock(cid: cid, path: path)
             case "--rng": rng = true
+            case "--fault-around": faultAround = true
             case "--console":
                 guard let choice = Console(rawValue: try value(argument)) else { throw UsageError(message: "--console takes ttyS0 or hvc0") }
                 console = choice
