@@ -48,7 +48,7 @@ struct UserModeGuest {
     init(user: LongModeCode) throws {
         machine = try TestMachine(memorySize: 0x20_0000)
         // LongModeSetup's tables and the CPL0 segments (it rewrites the PML4 and TSS pages, so first).
-        let setup = try machine.enterLongMode(rip: 0, rsp: Self.kernelBase + Self.kernelStackTop)
+        _ = try machine.enterLongMode(rip: 0, rsp: Self.kernelBase + Self.kernelStackTop)
 
         // Upper half: PML4[511] -> PDPT 0x4000 [510] -> PD 0x5000 [0] -> 2 MiB page at 0, supervisor.
         try machine.load([UInt8](littleEndian: UInt64(0x4000 | 0x3)), at: 0x1000 + 511 * 8)
