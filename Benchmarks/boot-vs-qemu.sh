@@ -102,9 +102,20 @@ fi
 # The minimal test kernel, its initramfs, and the command appended as a /microvm archive (the /init
 # protocol of Scripts/test-kernel/README.md, which is what microvm appends).
 token=bench-output-$$
+# By default the kernel is the test kernel plus Benchmarks/kernel-patches/skip-int3-selftest.patch (built
+# into .build/bench-kernel): where KVM emulates kernel code without kernel-mode int3, QEMU stops at the
+# kernel's int3 self-test, before any milestone after the banner; without the self-test both VMMs can
+# be compared further on the same kernel. BENCH_KERNEL=test uses the test kernel as it is.
 if has minimal || has virtio-root; then
-    kernel=$("$root/Scripts/test-kernel.sh" 2>/dev/null | tail -1)
+    if [ "${BENCH_KERNEL:-int3-free}" = test ]; then
+        kernel=$("$root/Scripts/test-kernel.sh" 2>/dev/null | tail -1)
+    else
+        kernel=$(TEST_KERNEL_OUT="$root/.build/bench-kernel" \
+            TEST_KERNEL_EXTRA_PATCHES="$root/Benchmarks/kernel-patches/skip-int3-selftest.patch" "$root/Scripts/test-kernel.sh" 2>/dev/null | tail -1)
+    fi
     initramfs=$("$root/Scripts/test-initramfs.sh" 2>/dev/null | tail -1)
+    # The microvm row takes the initramfs from beside the kernel.
+    [ "$(dirname "$initramfs")" = "$(dirname "$kernel")" ] || cp "$initramfs" "$(dirname "$kernel")/initramfs.cpio"
     python3 - "$initramfs" "$work/minimal-initrd.cpio" "/bin/busybox echo $token" <<'PYTHON'
 import sys
 source, output, command = sys.argv[1:4]
@@ -120,7 +131,7 @@ archive = (entry("microvm", 0o40755) + entry("microvm/run", 0o100644, (command +
            + entry("microvm/nonce", 0o100644, b"0badcafe\n") + entry("TRAILER!!!", 0))
 open(output, "wb").write(base + archive + b"\0" * (-len(archive) % 512))
 PYTHON
-    echo "boot-vs-qemu: minimal kernel $kernel ($(stat -c %s "$kernel") bytes), initramfs $initramfs ($(stat -c %s "$initramfs") bytes) + /microvm/run: /bin/busybox echo $token"
+    echo "boot-vs-qemu: minimal kernel ${BENCH_KERNEL:-int3-free} $kernel ($(stat -c %s "$kernel") bytes), initramfs $initramfs ($(stat -c %s "$initramfs") bytes) + /microvm/run: /bin/busybox echo $token"
 fi
 if has virtio-root; then
     rootdir=$(mktemp -d)

@@ -21,13 +21,20 @@
 # stdout: the bzImage's absolute path.
 #
 # Environment: TEST_KERNEL_OUT (default <repo>/.build/test-kernel), TEST_KERNEL_NICE (niceness of the
-# compile, default 10: the build shares the machine with the tests), TEST_KERNEL_JOBS (default nproc).
+# compile, default 10: the build shares the machine with the tests), TEST_KERNEL_JOBS (default nproc),
+# TEST_KERNEL_EXTRA_PATCHES (space-separated patch files applied after ours, for a benchmark variant
+# built into its own TEST_KERNEL_OUT; Benchmarks/boot-vs-qemu.sh uses it).
 set -euo pipefail
 exec 3>&1 1>&2  # everything to stderr; fd 3 is stdout, for the final path only
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 fragment=$root/Scripts/test-kernel/minimal.config
 patches=("$root"/Scripts/test-kernel/patches/*.patch)
+# A variant for benchmarks: more patches on top (with its own TEST_KERNEL_OUT).
+for extra in ${TEST_KERNEL_EXTRA_PATCHES:-}; do
+    [ -f "$extra" ] || { echo "test-kernel: error: TEST_KERNEL_EXTRA_PATCHES names $extra, which does not exist" >&2; exit 2; }
+    patches+=("$(cd "$(dirname "$extra")" && pwd)/$(basename "$extra")")
+done
 out=${TEST_KERNEL_OUT:-$root/.build/test-kernel}
 niceness=${TEST_KERNEL_NICE:-10}
 jobs=${TEST_KERNEL_JOBS:-$(nproc)}
