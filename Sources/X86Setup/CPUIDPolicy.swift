@@ -123,15 +123,11 @@ public struct CPUIDPolicy: Sendable {
                 entry.ecx |= 1 << 31  // running under a hypervisor
                 if cpuCount > 1 { entry.edx |= 1 << 28 } else { entry.edx &= ~(1 << 28) }  // HTT
             case 4 where entry.eax & 0x1F != 0:  // a cache (type 0 ends the list)
-                let level = (entry.eax >> 5) & 7
-                let sharing = level >= 3 ? UInt32(cpuCount - 1) : 0
-                entry.eax = (entry.eax & 0x3FFF) | (min(sharing, 0xFFF) << 14) | (min(UInt32(cpuCount - 1), 63) << 26)
+                entry.eax = Self.withCacheSharing(entry.eax & 0x03FF_FFFF, cpuCount: cpuCount) | (min(UInt32(cpuCount - 1), 63) << 26)
             case 0x8000_0008:  // AMD: cores per package - 1, and the APIC id bits they use
                 entry.ecx = (entry.ecx & ~0xF0FF) | coreBits << 12 | UInt32(min(cpuCount - 1, 255))
             case 0x8000_001D where entry.eax & 0x1F != 0:  // AMD's leaf 4: only the sharing field
-                let level = (entry.eax >> 5) & 7
-                let sharing = level >= 3 ? UInt32(cpuCount - 1) : 0
-                entry.eax = (entry.eax & ~(0xFFF << 14)) | (min(sharing, 0xFFF) << 14)
+                entry.eax = Self.withCacheSharing(entry.eax, cpuCount: cpuCount)
             case 0x8000_001E:
                 entry.eax = apicID
                 entry.ebx = UInt32(cpu & 0xFF)  // core id, one thread per core
@@ -142,6 +138,14 @@ public struct CPUIDPolicy: Sendable {
             entries[index] = entry
         }
         return cleared(entries)
+    }
+
+    /// A cache leaf's EAX (leaf 4, AMD's 0x8000001D) with EAX[25:14], the threads sharing the cache - 1,
+    /// set for one thread per core: none for L1 and L2, all `cpuCount` for L3 and beyond.
+    static func withCacheSharing(_ eax: UInt32, cpuCount: Int) -> UInt32 {
+        let level = (eax >> 5) & 7
+        let sharing = level >= 3 ? UInt32(cpuCount - 1) : 0
+        return (eax & ~(0xFFF << 14)) | (min(sharing, 0xFFF) << 14)
     }
 
     /// Leaf 0xB or 0x1F for one vCPU: the SMT level (one thread per core), the core level
